@@ -1,0 +1,260 @@
+"""HTTP: request and response models, status codes and headers. No domain logic here."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Path, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
+
+from .errors import TransformerError, TransformerTimeout, Unavailable
+from .metrics import CONTENT_TYPE_LATEST, Metrics
+from .service import PayloadService, Result
+from .settings import Settings
+from .tiers.ports import CacheTier, DurableStore
+
+ID_PATTERN = r"^[0-9a-f]{64}$"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+class PayloadRequest(BaseModel):
+    """Two lists of strings of equal length; their items are interleaved in the output."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "list_1": ["first string", "second string"],
+                    "list_2": ["other string", "another string"],
+                }
+            ]
+        },
+    )
+
+    list_1: list[StrictStr] = Field(min_length=1)
+    list_2: list[StrictStr] = Field(min_length=1)
+
+    @field_validator("list_1", "list_2")
+    @classmethod
+    def _valid_unicode(cls, values: list[str]) -> list[str]:
+        # JSON escapes can smuggle in lone surrogates, which no store can encode.
+        for index, value in enumerate(values):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(
+                    f"item {index} is not valid Unicode (it holds a lone surrogate)"
+                ) from None
+        return values
+
+    @model_validator(mode="after")
+    def _equal_lengths(self) -> PayloadRequest:
+        if len(self.list_1) != len(self.list_2):
+            raise ValueError(
+                f"list_1 and list_2 must have the same length "
+                f"(got {len(self.list_1)} and {len(self.list_2)})"
+            )
+        return self
+
+
+class PayloadResponse(BaseModel):
+    """A stored payload result."""
+
+    id: str = Field(pattern=ID_PATTERN, description="SHA-256 of the canonical input.")
+    output: str
+
+
+class ErrorResponse(BaseModel):
+    detail: str | list[dict[str, Any]]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+_RETRY_LATER = _error("A tier is unavailable or the work is held elsewhere; see Retry-After.")
+
+
+def build_router(
+    service: PayloadService,
+    settings: Settings,
+    metrics: Metrics,
+    tiers: list[CacheTier | DurableStore],
+) -> APIRouter:
+    """The routes, closed over the objects they need (no globals, no lookups per request)."""
+    router = APIRouter()
+    store_name = tiers[-1].name
+
+    def check_limits(body: PayloadRequest) -> None:
+        errors: list[dict[str, Any]] = []
+        for field in ("list_1", "list_2"):
+            values: list[str] = getattr(body, field)
+            if len(values) > settings.max_items:
+                errors.append(
+                    {
+                        "type": "too_long",
+                        "loc": ["body", field],
+                        "msg": f"must have at most {settings.max_items} items "
+                        f"(CACHE_MAX_ITEMS), got {len(values)}",
+                    }
+                )
+            for index, value in enumerate(values):
+                if len(value) > settings.max_string_length:
+                    errors.append(
+                        {
+                            "type": "string_too_long",
+                            "loc": ["body", field, index],
+                            "msg": f"must have at most {settings.max_string_length} "
+                            f"characters (CACHE_MAX_STRING_LENGTH), got {len(value)}",
+                        }
+                    )
+        if errors:
+            raise RequestValidationError(errors)
+
+    @router.post(
+        "/payload",
+        status_code=201,
+        response_model=PayloadResponse,
+        summary="Transform, interleave and store a payload; return its id",
+        responses={
+            200: {"model": PayloadResponse, "description": "Already stored (X-Cache: HIT)."},
+            201: {"model": PayloadResponse, "description": "Computed now (X-Cache: MISS)."},
+            408: _error("The body did not arrive in time."),
+            413: _error("The body is larger than CACHE_MAX_BODY_BYTES."),
+            415: _error("The body is not JSON."),
+            422: _error("The payload breaks a rule; `detail` names the field and the rule."),
+            502: _error("The transformer failed."),
+            503: _RETRY_LATER,
+            504: _error("The transformer timed out."),
+        },
+    )
+    async def post_payload(body: PayloadRequest, request: Request) -> Response:
+        check_limits(body)
+        result = await service.submit(body.list_1, body.list_2)
+        return _payload_response(
+            result,
+            status=201 if result.created else 200,
+            headers={
+                "Location": f"{request.scope.get('root_path', '')}/payload/{result.id}",
+                **_cache_headers(result),
+            },
+        )
+
+    @router.get(
+        "/payload/{id}",
+        response_model=PayloadResponse,
+        summary="The stored result for an id",
+        responses={
+            304: {"description": "Unchanged: If-None-Match matched the ETag."},
+            404: _error("No payload with this id."),
+            422: _error("The id is not 64 lowercase hex characters."),
+            503: _RETRY_LATER,
+        },
+    )
+    async def get_payload(
+        id: Annotated[str, Path(pattern=ID_PATTERN, description="A payload id.")],
+        request: Request,
+    ) -> Response:
+        result = await service.fetch(id)
+        if result is None:
+            return JSONResponse({"detail": f"no payload with id {id}"}, status_code=404)
+        etag = f'"{result.id}"'
+        headers = {"ETag": etag, "Cache-Control": IMMUTABLE, **_cache_headers(result)}
+        if _matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+        return _payload_response(result, status=200, headers=headers)
+
+    @router.get("/health", summary="Liveness: the process answers (no I/O)")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/ready",
+        summary="Readiness: every configured tier answers",
+        responses={503: {"description": "The durable store cannot be reached."}},
+    )
+    async def ready() -> JSONResponse:
+        checks = await asyncio.gather(*(_ping(tier, settings.store_timeout_s) for tier in tiers))
+        states = {tier.name: state for tier, state in zip(tiers, checks, strict=True)}
+        if states[store_name] != "ok":
+            status, code = "unavailable", 503
+        elif any(state != "ok" for state in states.values()):
+            # A cache tier down costs speed, not correctness: stay in service.
+            status, code = "degraded", 200
+        else:
+            status, code = "ready", 200
+        return JSONResponse({"status": status, "tiers": states}, status_code=code)
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every failure leaves as JSON with a ``detail``; no traceback, no HTML."""
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        # Echoing the input back could return megabytes; the location and rule suffice.
+        detail = [
+            {"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": _message(e)}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    async def transformer_failed(request: Request, exc: Exception) -> Response:
+        status = 504 if isinstance(exc, TransformerTimeout) else 502
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Unavailable)
+        return JSONResponse(
+            {"detail": str(exc)},
+            status_code=503,
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
+
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(TransformerError, transformer_failed)
+    app.add_exception_handler(Unavailable, unavailable)
+
+
+def _message(error: dict[str, Any]) -> str:
+    reason = (error.get("ctx") or {}).get("error")
+    message = str(error.get("msg", "invalid"))
+    # The JSON parser's reason ("Expecting ',' delimiter") is the useful part of its error.
+    return f"{message}: {reason}" if isinstance(reason, str) else message
+
+
+def _payload_response(result: Result, *, status: int, headers: dict[str, str]) -> Response:
+    return JSONResponse({"id": result.id, "output": result.output}, status, headers)
+
+
+def _cache_headers(result: Result) -> dict[str, str]:
+    if result.created:
+        return {"X-Cache": "MISS"}
+    headers = {"X-Cache": "HIT"}
+    if result.tier is not None:
+        headers["X-Cache-Tier"] = result.tier
+    return headers
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+async def _ping(tier: CacheTier | DurableStore, timeout_s: float) -> str:
+    try:
+        await asyncio.wait_for(tier.ping(), timeout_s)
+    except Exception as exc:
+        return f"error: {exc!r}"[:200]
+    return "ok"

@@ -1,0 +1,137 @@
+"""The composition root: the one place that turns ``Settings`` into running objects."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+
+from .api import build_router, install_error_handlers
+from .guard import RequestGuard
+from .metrics import Metrics
+from .observe import RequestMetrics
+from .service import PayloadService
+from .settings import Settings, StoreKind
+from .singleflight import Coordinator, Leases, ProcessLocalLeases
+from .tiers.layered import LayeredStore
+from .tiers.memory import MemoryCache, MemoryStore
+from .tiers.ports import CacheTier, DurableStore
+from .tiers.sqlite import SqliteStore
+from .transformer import HttpTransformer, SimulatedTransformer, Transformer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Components:
+    """Everything a running service holds; ``aclose`` releases it in reverse order."""
+
+    settings: Settings
+    metrics: Metrics
+    transformer: Transformer
+    caches: list[CacheTier]
+    store: DurableStore
+    leases: Leases
+    service: PayloadService
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def tiers(self) -> list[CacheTier | DurableStore]:
+        return [*self.caches, self.store]
+
+    async def aclose(self) -> None:
+        for close in reversed(self.closers):
+            try:
+                await close()
+            except Exception:
+                log.warning("error while closing %r", close, exc_info=True)
+
+
+def build_transformer(settings: Settings) -> Transformer:
+    if settings.transformer_url is not None:
+        return HttpTransformer(
+            str(settings.transformer_url),
+            timeout_s=settings.transformer_timeout_s,
+            retries=settings.transformer_retries,
+            identity=settings.transformer_id,
+        )
+    return SimulatedTransformer(
+        settings.transformer_delay_ms / 1000, identity=settings.transformer_id or "upper-case@1"
+    )
+
+
+def build_store(settings: Settings) -> DurableStore:
+    match settings.store:
+        case StoreKind.SQLITE:
+            return SqliteStore(
+                settings.sqlite_path,
+                timeout_s=settings.store_timeout_s,
+                retry_after_s=settings.retry_after_s,
+            )
+        case StoreKind.MEMORY:
+            return MemoryStore()
+
+
+def build_components(settings: Settings) -> Components:
+    """Wire the service from settings. Nothing connects here: every client is lazy."""
+    metrics = Metrics()
+    transformer = build_transformer(settings)
+    caches: list[CacheTier] = [MemoryCache(settings.l1_max_entries, settings.l1_max_bytes)]
+    store = build_store(settings)
+    leases: Leases = ProcessLocalLeases()
+    coordinator = Coordinator(
+        leases,
+        wait_s=settings.lock_wait_s,
+        retry_after_s=settings.retry_after_s,
+        on_wait=metrics.singleflight_waits.labels("coalesced").inc,
+    )
+    layered = LayeredStore(caches, store, metrics)
+    service = PayloadService(
+        transformer,
+        layered,
+        coordinator,
+        metrics,
+        transformer_concurrency=settings.transformer_concurrency,
+    )
+    closers: list[Callable[[], Awaitable[None]]] = [
+        transformer.aclose,
+        store.aclose,
+        *(c.aclose for c in caches),
+        leases.aclose,
+    ]
+    return Components(
+        settings, metrics, transformer, caches, store, leases, service, closers=closers
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The ASGI app for ``settings`` (read from the environment when not given)."""
+    settings = settings or Settings()
+    components = build_components(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await components.aclose()
+
+    app = FastAPI(
+        title="cache-service",
+        version="0.1.0",
+        summary="Transforms string lists once, stores the result, and serves it by id.",
+        lifespan=lifespan,
+    )
+    app.state.components = components
+    app.include_router(
+        build_router(components.service, settings, components.metrics, components.tiers)
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.max_body_bytes,
+        read_timeout_s=settings.body_read_timeout_s,
+    )
+    app.add_middleware(RequestMetrics, metrics=components.metrics)
+    return app

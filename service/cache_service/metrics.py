@@ -1,0 +1,60 @@
+"""Prometheus metrics, on a registry owned by one app instance (no process globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+
+class Metrics:
+    """The service's counters; ``transformer_calls`` is the one that proves exactly-once."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "cache_http_requests",
+            "HTTP requests served.",
+            ["method", "route", "status", "cache"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "cache_http_request_duration_seconds",
+            "Time from request start to response end.",
+            ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.transformer_calls = Counter(
+            "cache_transformer_calls",
+            "Calls made to the transformer, by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.transformer_latency = Histogram(
+            "cache_transformer_duration_seconds",
+            "Time one transformer call took.",
+            registry=self.registry,
+        )
+        self.tier_lookups = Counter(
+            "cache_tier_lookups",
+            "Keys looked up per tier, by outcome (hit, miss, error).",
+            ["tier", "outcome"],
+            registry=self.registry,
+        )
+        self.tier_errors = Counter(
+            "cache_tier_errors",
+            "Failed tier operations, by tier and operation.",
+            ["tier", "operation"],
+            registry=self.registry,
+        )
+        self.singleflight_waits = Counter(
+            "cache_singleflight_waits",
+            "Requests that waited for work another request was already doing.",
+            ["kind"],
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

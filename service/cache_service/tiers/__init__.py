@@ -1,0 +1,1 @@
+"""Storage tiers: the ports (``ports``) and one adapter per backend."""

@@ -1,0 +1,92 @@
+"""The read-through chain: caches in order of speed, then the durable store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..metrics import Metrics
+from .ports import CacheTier, DurableStore, PutResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """Values found for some keys, and the tier that answered each."""
+
+    values: dict[str, str]
+    tiers: dict[str, str]
+
+
+class LayeredStore:
+    """Reads walk down the tiers and back-fill the ones above; writes go to the store first.
+
+    A cache tier that fails is logged, counted and treated as a miss: caches may only cost
+    time. The durable store's failures propagate, because without it nothing is certain.
+    """
+
+    def __init__(self, caches: Sequence[CacheTier], store: DurableStore, metrics: Metrics) -> None:
+        self._caches = list(caches)
+        self._store = store
+        self._metrics = metrics
+
+    @property
+    def tiers(self) -> list[CacheTier | DurableStore]:
+        return [*self._caches, self._store]
+
+    async def get_many(self, keys: Sequence[str], *, consistent: bool = False) -> Found:
+        values: dict[str, str] = {}
+        tiers: dict[str, str] = {}
+        missing = list(dict.fromkeys(keys))
+        missed_in: list[CacheTier] = []
+        for cache in self._caches:
+            if not missing:
+                break
+            found = await self._cache_get(cache, missing)
+            self._record(cache.name, len(found), len(missing) - len(found))
+            if found:
+                await self._backfill(missed_in, found)
+                values.update(found)
+                tiers.update(dict.fromkeys(found, cache.name))
+                missing = [key for key in missing if key not in found]
+            missed_in.append(cache)
+        if missing:
+            found = await self._store.get_many(missing, consistent=consistent)
+            self._record(self._store.name, len(found), len(missing) - len(found))
+            if found:
+                await self._backfill(missed_in, found)
+                values.update(found)
+                tiers.update(dict.fromkeys(found, self._store.name))
+        return Found(values=values, tiers=tiers)
+
+    async def put_if_absent(self, items: Mapping[str, str]) -> PutResult:
+        """Durable first: a value reaches a cache only once the store holds it."""
+        result = await self._store.put_if_absent(items)
+        await self._backfill(self._caches, result.stored)
+        return result
+
+    async def _cache_get(self, cache: CacheTier, keys: Sequence[str]) -> dict[str, str]:
+        try:
+            return await cache.get_many(keys)
+        except Exception:
+            log.warning(
+                "cache tier %s failed on read; treating as a miss", cache.name, exc_info=True
+            )
+            self._metrics.tier_errors.labels(cache.name, "get").inc()
+            return {}
+
+    async def _backfill(self, caches: Sequence[CacheTier], items: Mapping[str, str]) -> None:
+        for cache in caches:
+            try:
+                await cache.set_many(items)
+            except Exception:
+                log.warning("cache tier %s failed on write; skipped", cache.name, exc_info=True)
+                self._metrics.tier_errors.labels(cache.name, "set").inc()
+
+    def _record(self, tier: str, hits: int, misses: int) -> None:
+        if hits:
+            self._metrics.tier_lookups.labels(tier, "hit").inc(hits)
+        if misses:
+            self._metrics.tier_lookups.labels(tier, "miss").inc(misses)

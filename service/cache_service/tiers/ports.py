@@ -1,0 +1,59 @@
+"""What the service needs from a storage tier, stated as small protocols.
+
+Every operation is batched because one payload needs many per-string lookups: a remote tier
+must answer them in one round trip, not one per string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class CacheTier(Protocol):
+    """A tier that may forget: losing an entry costs time, never correctness."""
+
+    name: str
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, str]:
+        """The entries present among ``keys``; absent keys are simply missing."""
+        ...
+
+    async def set_many(self, items: Mapping[str, str]) -> None:
+        """Remember ``items``; values for a key never change, so last write wins is fine."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise if the tier cannot be reached now."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    """Outcome of a put-if-absent: what is stored now, and which keys this call created."""
+
+    stored: dict[str, str]
+    created: frozenset[str]
+
+
+class DurableStore(Protocol):
+    """The source of truth. Writes are put-if-absent, so concurrent writers agree on one value."""
+
+    name: str
+
+    async def get_many(self, keys: Sequence[str], *, consistent: bool = False) -> dict[str, str]:
+        """The stored values among ``keys``; ``consistent`` asks for read-after-write."""
+        ...
+
+    async def put_if_absent(self, items: Mapping[str, str]) -> PutResult:
+        """Store each item unless its key exists; report the value that won for every key."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise if the store cannot be reached now."""
+        ...
+
+    async def aclose(self) -> None: ...

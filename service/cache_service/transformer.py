@@ -1,0 +1,116 @@
+"""The slow, paid transformation that the cache exists to avoid repeating."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Protocol
+
+import httpx
+
+from .errors import TransformerError, TransformerTimeout
+
+
+class Transformer(Protocol):
+    """Turns one string into its result. ``identity`` goes into every id it produces."""
+
+    @property
+    def identity(self) -> str: ...
+
+    async def transform(self, value: str) -> str: ...
+
+    async def aclose(self) -> None: ...
+
+
+class SimulatedTransformer:
+    """Upper-casing behind a fixed delay: a stand-in for the paid external service."""
+
+    def __init__(self, delay_s: float, identity: str = "upper-case@1") -> None:
+        self._delay_s = delay_s
+        self._identity = identity
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    async def transform(self, value: str) -> str:
+        if self._delay_s:
+            await asyncio.sleep(self._delay_s)
+        return value.upper()
+
+    async def aclose(self) -> None:
+        return None
+
+
+class HttpTransformer:
+    """``POST url {"input": s}`` answered by ``{"output": t}``.
+
+    Connection errors and 5xx are retried a bounded number of times with jittered backoff;
+    a timeout is not retried, so one call never costs more than about one timeout.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float,
+        retries: int,
+        identity: str | None = None,
+        backoff_s: float = 0.05,
+    ) -> None:
+        self._url = url
+        self._timeout = httpx.Timeout(timeout_s)
+        self._retries = retries
+        self._identity = identity or f"http:{url}"
+        self._backoff_s = backoff_s
+        # Created on first use, so it binds to the event loop that serves requests.
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self._timeout)
+        return self._client
+
+    async def transform(self, value: str) -> str:
+        last_problem = "no attempt made"
+        for attempt in range(self._retries + 1):
+            if attempt:
+                await asyncio.sleep(self._backoff_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))  # noqa: S311
+            try:
+                response = await self._http().post(self._url, json={"input": value})
+            except httpx.TimeoutException as exc:
+                raise TransformerTimeout(
+                    f"transformer at {self._url} did not answer within {self._timeout.read}s"
+                ) from exc
+            except httpx.TransportError as exc:
+                last_problem = f"cannot reach transformer at {self._url}: {exc!r}"
+                continue
+            if response.status_code >= 500:
+                last_problem = f"transformer at {self._url} answered {response.status_code}"
+                continue
+            return self._output_of(response)
+        raise TransformerError(f"{last_problem} (after {self._retries + 1} attempts)")
+
+    def _output_of(self, response: httpx.Response) -> str:
+        if response.status_code != 200:
+            raise TransformerError(
+                f"transformer at {self._url} answered {response.status_code}: {response.text[:200]}"
+            )
+        try:
+            output = response.json()["output"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TransformerError(
+                f"transformer at {self._url} answered without a JSON 'output' field"
+            ) from exc
+        if not isinstance(output, str):
+            raise TransformerError(f"transformer at {self._url} answered a non-string output")
+        return output
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

@@ -1,0 +1,1 @@
+"""Test harness: real processes on free ports, started and stopped by the tests themselves."""

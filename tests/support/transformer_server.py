@@ -1,0 +1,108 @@
+"""A real HTTP transformer on a free port that counts its calls and can be told to fail."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .processes import free_port
+
+Mode = Literal["ok", "fail", "hang", "garbage"]
+
+
+@dataclass
+class TransformerServer:
+    """Upper-cases ``{"input": s}`` after ``delay_s``; ``mode`` switches on failures.
+
+    ``calls`` counts every request per input, ``max_in_flight`` the most served at once,
+    so tests can check exactly-once and concurrency without timing anything.
+    """
+
+    delay_s: float = 0.02
+    mode: Mode = "ok"
+    port: int = field(default_factory=free_port)
+    calls: Counter[str] = field(default_factory=Counter)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/transform"
+
+    @property
+    def total_calls(self) -> int:
+        with self._lock:
+            return sum(self.calls.values())
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.max_in_flight = 0
+
+    async def _transform(self, request: Request) -> Response:
+        body = await request.json()
+        with self._lock:
+            self.calls[body["input"]] += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.mode == "hang":
+                await asyncio.sleep(3600)
+            await asyncio.sleep(self.delay_s)
+            if self.mode == "fail":
+                return JSONResponse({"error": "deliberate failure"}, status_code=503)
+            if self.mode == "garbage":
+                return Response("not json", media_type="text/plain")
+            return JSONResponse({"output": str(body["input"]).upper()})
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    async def _calls(self, request: Request) -> Response:
+        with self._lock:
+            return JSONResponse({"total": sum(self.calls.values()), "calls": dict(self.calls)})
+
+    def start(self) -> TransformerServer:
+        app = Starlette(
+            routes=[
+                Route("/transform", self._transform, methods=["POST"]),
+                Route("/calls", self._calls, methods=["GET"]),
+            ]
+        )
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise TimeoutError("transformer server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._server.force_exit = True
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> TransformerServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

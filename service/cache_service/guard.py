@@ -15,8 +15,9 @@ class RequestGuard:
     """Buffers a request body up to a limit and a deadline, then hands it to the app.
 
     Answers 415 for a body that is not JSON, 413 as soon as the declared or received size
-    passes the limit (a 10 MB body is never held whole), and 408 when a client trickles its
-    body slower than the deadline allows, so a slow client cannot hold a worker forever.
+    passes the limit (a 10 MB body is never held whole), 408 when a client trickles its body
+    slower than the deadline allows (a slow client cannot hold a worker forever), and 422 for
+    a body that is not UTF-8.
     """
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, read_timeout_s: float) -> None:
@@ -56,6 +57,12 @@ class RequestGuard:
                 return
             if not message.get("more_body", False):
                 break
+        try:
+            bytes(body).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # JSON between systems is UTF-8 (RFC 8259); say where it breaks, not just "400".
+            await _reject(send, 422, f"request body is not valid UTF-8 at byte {exc.start}")
+            return
 
         replayed = False
 

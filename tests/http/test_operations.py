@@ -1,0 +1,75 @@
+"""Health, readiness, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.http.conftest import Api, open_api
+
+
+async def test_health_answers_without_io(api: Api) -> None:
+    response = await api.client.get("/health")
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_lists_every_tier(api: Api) -> None:
+    response = await api.client.get("/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "tiers": {"memory": "ok", "sqlite": "ok"}}
+
+
+async def test_not_ready_and_503_on_post_when_the_store_cannot_be_opened(tmp_path: Path) -> None:
+    # A directory where the database file should be: SQLite cannot open it.
+    env = {"CACHE_SQLITE_PATH": str(tmp_path), "CACHE_RETRY_AFTER_S": "4"}
+    async with open_api("in-process", env, tmp_path) as api:
+        ready = await api.client.get("/ready")
+        post = await api.client.post("/payload", json={"list_1": ["a"], "list_2": ["b"]})
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "unavailable"
+    assert ready.json()["tiers"]["sqlite"].startswith("error")
+    assert post.status_code == 503
+    assert post.headers["retry-after"] == "4"
+    assert "sqlite store" in post.json()["detail"]
+
+
+async def test_metrics_count_requests_by_route_template_and_cache_outcome(
+    api: Api, word: str
+) -> None:
+    await api.client.post("/payload", json={"list_1": [word], "list_2": ["m"]})
+    text = (await api.client.get("/metrics")).text
+    assert (
+        'cache_http_requests_total{cache="MISS",method="POST",route="/payload",status="201"}'
+        in text
+    )
+    assert "cache_transformer_calls_total" in text
+    assert 'cache_tier_lookups_total{outcome="miss",tier="memory"}' in text
+    assert "cache_http_request_duration_seconds_bucket" in text
+
+
+async def test_metrics_never_label_by_raw_path(api: Api) -> None:
+    await api.client.get(f"/payload/{'1' * 64}")
+    text = (await api.client.get("/metrics")).text
+    assert "1" * 64 not in text
+    assert 'route="/payload/{id}"' in text
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "statuses"),
+    [
+        ("/payload", "post", {"200", "201", "408", "413", "415", "422", "502", "503", "504"}),
+        ("/payload/{id}", "get", {"200", "304", "404", "422", "503"}),
+    ],
+)
+async def test_openapi_documents_every_status_code(
+    api: Api, path: str, method: str, statuses: set[str]
+) -> None:
+    document = (await api.client.get("/openapi.json")).json()
+    assert set(document["paths"][path][method]["responses"]) == statuses
+
+
+async def test_docs_page_is_served(api: Api) -> None:
+    response = await api.client.get("/docs")
+    assert response.status_code == 200
+    assert "openapi.json" in response.text

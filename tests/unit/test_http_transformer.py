@@ -1,0 +1,78 @@
+"""The HTTP transformer against a real HTTP server: retries, timeouts, bad answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from cache_service.errors import TransformerError, TransformerTimeout
+from cache_service.transformer import HttpTransformer, SimulatedTransformer
+from tests.support.processes import free_port
+from tests.support.transformer_server import TransformerServer
+
+
+def client(url: str, *, timeout_s: float = 2.0, retries: int = 2) -> HttpTransformer:
+    return HttpTransformer(url, timeout_s=timeout_s, retries=retries, backoff_s=0.001)
+
+
+async def test_returns_the_services_output(transformer_server: TransformerServer) -> None:
+    transformer = client(transformer_server.url)
+    try:
+        assert await transformer.transform("abc") == "ABC"
+    finally:
+        await transformer.aclose()
+
+
+async def test_retries_a_5xx_a_bounded_number_of_times(
+    transformer_server: TransformerServer,
+) -> None:
+    transformer_server.mode = "fail"
+    transformer = client(transformer_server.url, retries=2)
+    try:
+        with pytest.raises(TransformerError, match="answered 503 \\(after 3 attempts\\)"):
+            await transformer.transform("abc")
+    finally:
+        await transformer.aclose()
+    assert transformer_server.calls["abc"] == 3
+
+
+async def test_a_timeout_is_reported_as_such_and_not_retried(
+    transformer_server: TransformerServer,
+) -> None:
+    transformer_server.mode = "hang"
+    transformer = client(transformer_server.url, timeout_s=0.2, retries=2)
+    try:
+        with pytest.raises(TransformerTimeout, match=r"did not answer within 0\.2s"):
+            await transformer.transform("abc")
+    finally:
+        await transformer.aclose()
+    assert transformer_server.calls["abc"] == 1
+
+
+async def test_an_unreachable_service_is_a_transformer_error() -> None:
+    transformer = client(f"http://127.0.0.1:{free_port()}/transform", retries=1)
+    try:
+        with pytest.raises(TransformerError, match="cannot reach transformer"):
+            await transformer.transform("abc")
+    finally:
+        await transformer.aclose()
+
+
+async def test_an_answer_without_output_is_a_transformer_error(
+    transformer_server: TransformerServer,
+) -> None:
+    transformer_server.mode = "garbage"
+    transformer = client(transformer_server.url)
+    try:
+        with pytest.raises(TransformerError, match="without a JSON 'output' field"):
+            await transformer.transform("abc")
+    finally:
+        await transformer.aclose()
+
+
+def test_the_identity_names_the_url_unless_set() -> None:
+    assert client("http://t/x").identity == "http:http://t/x"
+    assert HttpTransformer("http://t/x", timeout_s=1, retries=0, identity="v2").identity == "v2"
+
+
+async def test_the_simulated_transformer_upper_cases() -> None:
+    assert await SimulatedTransformer(0).transform("straße") == "STRASSE"

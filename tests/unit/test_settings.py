@@ -1,0 +1,50 @@
+"""Configuration: defaults, and start-up refusing bad values with the variable's name."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cache_service.settings import Settings, StoreKind
+
+
+def test_defaults_are_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [key for key in os.environ if key.startswith("CACHE_")]:
+        monkeypatch.delenv(name)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.max_items == 1000
+    assert settings.max_string_length == 10_000
+    assert settings.max_body_bytes == 1_048_576
+    assert settings.transformer_delay_ms == 100
+    assert settings.transformer_timeout_s == 10
+    assert settings.transformer_concurrency == 16
+    assert settings.l1_max_entries == 10_000
+    assert settings.store is StoreKind.SQLITE
+    assert str(settings.sqlite_path) == ".cache-service/cache.db"
+
+
+def test_values_come_from_cache_prefixed_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CACHE_MAX_ITEMS", "5")
+    monkeypatch.setenv("CACHE_STORE", "memory")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.max_items == 5
+    assert settings.store is StoreKind.MEMORY
+
+
+def test_start_up_stops_on_a_bad_value_and_names_the_variable() -> None:
+    env = {**os.environ, "CACHE_MAX_ITEMS": "-3", "CACHE_STORE": "floppy"}
+    result = subprocess.run(
+        [sys.executable, "-m", "cache_service", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "CACHE_MAX_ITEMS" in result.stderr
+    assert "CACHE_STORE" in result.stderr
+    assert "Traceback" not in result.stderr

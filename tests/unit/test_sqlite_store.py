@@ -1,0 +1,62 @@
+"""The embedded durable store: put-if-absent, batch reads, durability, failure."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from cache_service.errors import StoreUnavailable
+from cache_service.tiers.sqlite import SqliteStore
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    store = SqliteStore(tmp_path / "cache.db", timeout_s=5, retry_after_s=1)
+    yield store
+    await store.aclose()
+
+
+async def test_put_if_absent_creates_a_missing_key(store: SqliteStore) -> None:
+    result = await store.put_if_absent({"k": "v"})
+    assert result.created == {"k"}
+    assert result.stored == {"k": "v"}
+
+
+async def test_put_if_absent_keeps_the_earlier_value_and_reports_it(store: SqliteStore) -> None:
+    await store.put_if_absent({"k": "first"})
+    result = await store.put_if_absent({"k": "second", "j": "new"})
+    assert result.created == {"j"}
+    assert result.stored == {"k": "first", "j": "new"}
+
+
+async def test_get_many_reads_more_keys_than_one_sql_statement_takes(store: SqliteStore) -> None:
+    items = {f"key-{i}": f"value-{i}" for i in range(1_234)}
+    await store.put_if_absent(items)
+    found = await store.get_many([*items, "absent"])
+    assert found == items
+
+
+async def test_values_survive_closing_and_reopening_the_file(tmp_path: Path) -> None:
+    first = SqliteStore(tmp_path / "cache.db", timeout_s=5, retry_after_s=1)
+    await first.put_if_absent({"k": "v"})
+    await first.aclose()
+    second = SqliteStore(tmp_path / "cache.db", timeout_s=5, retry_after_s=1)
+    try:
+        assert await second.get_many(["k"]) == {"k": "v"}
+    finally:
+        await second.aclose()
+
+
+async def test_an_unopenable_file_is_reported_as_unavailable(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path, timeout_s=5, retry_after_s=7)  # a directory, not a file
+    with pytest.raises(StoreUnavailable) as raised:
+        await store.put_if_absent({"k": "v"})
+    assert raised.value.retry_after_s == 7
+    await store.aclose()
+
+
+async def test_non_ascii_values_round_trip(store: SqliteStore) -> None:
+    await store.put_if_absent({"k": "ÉTÉ ☃ 中文"})
+    assert await store.get_many(["k"]) == {"k": "ÉTÉ ☃ 中文"}

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck check bench clean
+.PHONY: run test lint typecheck system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,19 @@ run: $(STAMP)
 	$(BIN)/cache-service --host $(HOST) --port $(PORT)
 
 ## Install into .venv, then lint, type-check and run the whole test suite.
-test: $(STAMP) lint typecheck
-	$(BIN)/pytest
+test: system-deps $(STAMP) lint typecheck
+	JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 $(BIN)/pytest
+
+## The tests start their own redis-server processes, and the CDK needs Node.js.
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

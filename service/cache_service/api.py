@@ -8,68 +8,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
+from .contract import (
+    ID_PATTERN,
+    REQUEST_BODY_DOC,
+    ErrorResponse,
+    PayloadRequest,
+    PayloadResponse,
+    parse_payload,
+)
 from .errors import TransformerError, TransformerTimeout, Unavailable
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .service import PayloadService, Result
 from .settings import Settings
 from .tiers.ports import CacheTier, DurableStore
 
-ID_PATTERN = r"^[0-9a-f]{64}$"
 IMMUTABLE = "public, max-age=31536000, immutable"
-
-
-class PayloadRequest(BaseModel):
-    """Two lists of strings of equal length; their items are interleaved in the output."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "list_1": ["first string", "second string"],
-                    "list_2": ["other string", "another string"],
-                }
-            ]
-        },
-    )
-
-    list_1: list[StrictStr] = Field(min_length=1)
-    list_2: list[StrictStr] = Field(min_length=1)
-
-    @field_validator("list_1", "list_2")
-    @classmethod
-    def _valid_unicode(cls, values: list[str]) -> list[str]:
-        # JSON escapes can smuggle in lone surrogates, which no store can encode.
-        for index, value in enumerate(values):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValueError(
-                    f"item {index} is not valid Unicode (it holds a lone surrogate)"
-                ) from None
-        return values
-
-    @model_validator(mode="after")
-    def _equal_lengths(self) -> PayloadRequest:
-        if len(self.list_1) != len(self.list_2):
-            raise ValueError(
-                f"list_1 and list_2 must have the same length "
-                f"(got {len(self.list_1)} and {len(self.list_2)})"
-            )
-        return self
-
-
-class PayloadResponse(BaseModel):
-    """A stored payload result."""
-
-    id: str = Field(pattern=ID_PATTERN, description="SHA-256 of the canonical input.")
-    output: str
-
-
-class ErrorResponse(BaseModel):
-    detail: str | list[dict[str, Any]]
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -120,6 +74,7 @@ def build_router(
         status_code=201,
         response_model=PayloadResponse,
         summary="Transform, interleave and store a payload; return its id",
+        openapi_extra=REQUEST_BODY_DOC,
         responses={
             200: {"model": PayloadResponse, "description": "Already stored (X-Cache: HIT)."},
             201: {"model": PayloadResponse, "description": "Computed now (X-Cache: MISS)."},
@@ -132,7 +87,8 @@ def build_router(
             504: _error("The transformer timed out."),
         },
     )
-    async def post_payload(body: PayloadRequest, request: Request) -> Response:
+    async def post_payload(request: Request) -> Response:
+        body = parse_payload(await request.body())
         check_limits(body)
         result = await service.submit(body.list_1, body.list_2)
         return _payload_response(

@@ -8,16 +8,14 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-
 
 class RequestGuard:
     """Buffers a request body up to a limit and a deadline, then hands it to the app.
 
     Answers 415 for a body that is not JSON, 413 as soon as the declared or received size
     passes the limit (a 10 MB body is never held whole), 408 when a client trickles its body
-    slower than the deadline allows (a slow client cannot hold a worker forever), and 422 for
-    a body that is not UTF-8.
+    slower than the deadline allows (a slow client cannot hold a worker forever). Only POST
+    carries a body in this API; other methods pass untouched, so routing can answer 405.
     """
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, read_timeout_s: float) -> None:
@@ -26,7 +24,7 @@ class RequestGuard:
         self.read_timeout_s = read_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+        if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
@@ -57,12 +55,6 @@ class RequestGuard:
                 return
             if not message.get("more_body", False):
                 break
-        try:
-            bytes(body).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            # JSON between systems is UTF-8 (RFC 8259); say where it breaks, not just "400".
-            await _reject(send, 422, f"request body is not valid UTF-8 at byte {exc.start}")
-            return
 
         replayed = False
 

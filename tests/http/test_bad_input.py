@@ -82,8 +82,27 @@ async def test_json_that_is_not_an_object_is_refused(api: Api, body: str) -> Non
 
 async def test_a_body_that_is_not_utf8_is_refused(api: Api) -> None:
     response = await post_raw(api, b'{"list_1": ["\xff\xfe"], "list_2": ["b"]}')
-    assert response.status_code == 422
-    assert "not valid UTF-8 at byte 13" in response.json()["detail"]
+    assert "not valid UTF-8 at byte 13" in error_at(response, ["body"])
+
+
+async def test_a_duplicate_key_is_refused_rather_than_resolved_silently(api: Api) -> None:
+    response = await post_raw(api, '{"list_1": ["a"], "list_1": ["b"], "list_2": ["c"]}')
+    assert "duplicate key 'list_1'" in error_at(response, ["body"])
+
+
+async def test_deeply_nested_json_is_refused(api: Api) -> None:
+    response = await post_raw(api, '{"list_1": ' + "[" * 5000 + "]" * 5000 + "}")
+    assert "nested too deeply" in error_at(response, ["body"])
+
+
+async def test_an_integer_too_long_to_convert_is_refused(api: Api) -> None:
+    response = await post_raw(api, '{"list_1": [' + "9" * 5000 + '], "list_2": ["b"]}')
+    assert "4300 digits" in error_at(response, ["body"])
+
+
+async def test_nan_is_refused_as_not_json(api: Api) -> None:
+    response = await post_raw(api, '{"list_1": [NaN], "list_2": ["b"]}')
+    assert "NaN is not JSON" in error_at(response, ["body"])
 
 
 async def test_a_body_over_the_limit_is_413_before_it_is_parsed(api: Api) -> None:
@@ -131,7 +150,8 @@ async def test_an_unknown_route_is_404_json(api: Api) -> None:
     assert response.json() == {"detail": "Not Found"}
 
 
-async def test_a_wrong_method_is_405_json(api: Api) -> None:
-    response = await api.client.delete("/payload")
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+async def test_a_wrong_method_is_405_json(api: Api, method: str) -> None:
+    response = await api.client.request(method, "/payload")
     assert response.status_code == 405
     assert response.json() == {"detail": "Method Not Allowed"}

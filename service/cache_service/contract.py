@@ -1,0 +1,124 @@
+"""The wire format: request and response models, and strict parsing of the request body."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
+from pydantic import model_validator as model_check
+
+ID_PATTERN = r"^[0-9a-f]{64}$"
+
+
+class PayloadRequest(BaseModel):
+    """Two lists of strings of equal length; their items are interleaved in the output."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "list_1": ["first string", "second string"],
+                    "list_2": ["other string", "another string"],
+                }
+            ]
+        },
+    )
+
+    list_1: list[StrictStr] = Field(min_length=1)
+    list_2: list[StrictStr] = Field(min_length=1)
+
+    @field_validator("list_1", "list_2")
+    @classmethod
+    def _valid_unicode(cls, values: list[str]) -> list[str]:
+        # JSON escapes can smuggle in lone surrogates, which no store can encode.
+        for index, value in enumerate(values):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(
+                    f"item {index} is not valid Unicode (it holds a lone surrogate)"
+                ) from None
+        return values
+
+    @model_check(mode="after")
+    def _equal_lengths(self) -> PayloadRequest:
+        if len(self.list_1) != len(self.list_2):
+            raise ValueError(
+                f"list_1 and list_2 must have the same length "
+                f"(got {len(self.list_1)} and {len(self.list_2)})"
+            )
+        return self
+
+
+class PayloadResponse(BaseModel):
+    """A stored payload result."""
+
+    id: str = Field(pattern=ID_PATTERN, description="SHA-256 of the canonical input.")
+    output: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error: a sentence, or a list of ``{type, loc, msg}`` for validation errors."""
+
+    detail: str | list[dict[str, Any]]
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _invalid(type_: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"type": type_, "loc": ("body",), "msg": message}])
+
+
+def parse_payload(body: bytes) -> PayloadRequest:
+    """The payload in ``body``, or a ``RequestValidationError`` that says what is wrong.
+
+    Stricter than ``json.loads``: a duplicate key is refused rather than silently resolved to
+    the last value (two parsers could disagree on which list was meant), and ``NaN``, deep
+    nesting and oversized integers get a named reason instead of a generic parse failure.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _invalid("json_invalid", f"body is not valid UTF-8 at byte {exc.start}") from None
+    try:
+        data = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
+    except _DuplicateKey as exc:
+        raise _invalid("json_duplicate_key", f"duplicate key {exc.args[0]!r} in JSON") from None
+    except json.JSONDecodeError as exc:
+        raise _invalid("json_invalid", f"JSON decode error: {exc.msg} at {exc.pos}") from None
+    except RecursionError:
+        raise _invalid("json_invalid", "JSON is nested too deeply") from None
+    except ValueError as exc:  # NaN/Infinity, integers past Python's digit limit
+        raise _invalid("json_invalid", f"JSON value refused: {exc}") from None
+    try:
+        return PayloadRequest.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        ) from None
+
+
+REQUEST_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": PayloadRequest.model_json_schema()}},
+    }
+}

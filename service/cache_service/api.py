@@ -18,6 +18,7 @@ from .contract import (
     parse_payload,
 )
 from .errors import TransformerError, TransformerTimeout, Unavailable
+from .guard import read_json_body
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .service import PayloadService, Result
 from .settings import Settings
@@ -88,7 +89,10 @@ def build_router(
         },
     )
     async def post_payload(request: Request) -> Response:
-        body = parse_payload(await request.body())
+        raw = await read_json_body(
+            request, max_bytes=settings.max_body_bytes, timeout_s=settings.body_read_timeout_s
+        )
+        body = parse_payload(raw)
         check_limits(body)
         result = await service.submit(body.list_1, body.list_2)
         return _payload_response(

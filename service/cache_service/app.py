@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI
 
 from .api import build_router, install_error_handlers
-from .guard import RequestGuard
 from .metrics import Metrics
 from .observe import RequestMetrics
 from .service import PayloadService
@@ -128,10 +127,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         build_router(components.service, settings, components.metrics, components.tiers)
     )
     install_error_handlers(app)
-    app.add_middleware(
-        RequestGuard,
-        max_body_bytes=settings.max_body_bytes,
-        read_timeout_s=settings.body_read_timeout_s,
-    )
     app.add_middleware(RequestMetrics, metrics=components.metrics)
     return app

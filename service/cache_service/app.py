@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 
-from .api import build_router, install_error_handlers
+from .api import install_error_handlers, install_routes
 from .metrics import Metrics
 from .observe import RequestMetrics
 from .service import PayloadService
@@ -123,9 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.components = components
-    app.include_router(
-        build_router(components.service, settings, components.metrics, components.tiers)
-    )
+    install_routes(app, components.service, settings, components.metrics, components.tiers)
     install_error_handlers(app)
     app.add_middleware(RequestMetrics, metrics=components.metrics)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .metrics import Metrics
@@ -15,6 +16,7 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._children: dict[tuple[str, str, int, str], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -39,6 +41,20 @@ class RequestMetrics:
             route = scope.get("route")
             # The template, never the raw path: ids would make one series per payload.
             template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            self.metrics.requests.labels(method, template, str(status), cache).inc()
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+            key = (scope["method"], template, status, cache)
+            children = self._children.get(key)
+            if children is None:
+                children = self._children[key] = self._bind(*key)
+            count, latency = children
+            count.inc()
+            latency.observe(time.perf_counter() - started)
+
+    def _bind(
+        self, method: str, template: str, status: int, cache: str
+    ) -> tuple[Counter, Histogram]:
+        # The label space is small and bounded (routes x statuses x outcomes): cache children
+        # instead of paying ``labels()`` (a lock and a lookup) twice per request.
+        return (
+            self.metrics.requests.labels(method, template, str(status), cache),
+            self.metrics.latency.labels(method, template),
+        )

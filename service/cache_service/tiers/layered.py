@@ -31,6 +31,9 @@ class LayeredStore:
         self._caches = list(caches)
         self._store = store
         self._metrics = metrics
+        # Bound once: ``labels()`` takes a lock and a dict lookup on every call.
+        self._hits = {t.name: metrics.tier_lookups.labels(t.name, "hit") for t in self.tiers}
+        self._misses = {t.name: metrics.tier_lookups.labels(t.name, "miss") for t in self.tiers}
 
     @property
     def tiers(self) -> list[CacheTier | DurableStore]:
@@ -87,6 +90,6 @@ class LayeredStore:
 
     def _record(self, tier: str, hits: int, misses: int) -> None:
         if hits:
-            self._metrics.tier_lookups.labels(tier, "hit").inc(hits)
+            self._hits[tier].inc(hits)
         if misses:
-            self._metrics.tier_lookups.labels(tier, "miss").inc(misses)
+            self._misses[tier].inc(misses)

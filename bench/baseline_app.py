@@ -1,0 +1,28 @@
+"""The floor: a minimal FastAPI app that validates the same request model and returns a constant.
+
+Served by the same uvicorn settings as the service, so the ratio isolates what the cache adds.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from cache_service.contract import PayloadRequest
+
+app = FastAPI()
+CONSTANT = {"id": "0" * 64, "output": "FIRST STRING, OTHER STRING"}
+
+
+@app.post("/payload")
+async def post_payload(body: PayloadRequest) -> dict[str, str]:
+    return CONSTANT
+
+
+@app.get("/payload/{id}")
+async def get_payload(id: str) -> dict[str, str]:
+    return CONSTANT
+
+
+@app.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}

@@ -1,0 +1,127 @@
+"""The Lambda entry point: API Gateway (REST and HTTP APIs) and Function URL events -> the app.
+
+``handler`` is what the function's configuration names (``cache_service.aws.handler``).
+Importing this module builds nothing: settings are read, the app is created and clients
+connect on the first invocation, and all of it is then reused by every warm invocation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from mangum import Mangum
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+LambdaEvent = dict[str, Any]
+
+
+def stage_prefix(event: LambdaEvent) -> str:
+    """The path prefix the client used in front of the app's routes ("/prod"), or "".
+
+    A REST API event's ``path`` has the stage (or a custom domain's base path) removed, while
+    ``requestContext.path`` is what the client sent: the prefix is the difference. An HTTP API
+    on a named stage, and its 1.0 payload, keep the stage in the path itself. Function URLs and
+    ``$default`` stages have no prefix.
+    """
+    context = event.get("requestContext") or {}
+    if "version" not in event:  # REST API proxy event
+        sent = str(context.get("path") or "")
+        routed = str(event.get("path") or "")
+        if routed and sent != routed and sent.endswith(routed):
+            return sent[: -len(routed)].rstrip("/")
+        return ""
+    stage = str(context.get("stage") or "$default")
+    if stage == "$default":
+        return ""
+    path = str(event.get("rawPath") or event.get("path") or "")
+    prefix = f"/{stage}"
+    return prefix if path == prefix or path.startswith(f"{prefix}/") else ""
+
+
+class StagePrefix:
+    """ASGI middleware: route without the stage prefix, but keep it as ``root_path``.
+
+    With ``root_path`` set, ``Location`` headers and ``/docs`` (which loads
+    ``{root_path}/openapi.json``) point at URLs that exist behind the stage.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            prefix = stage_prefix(scope.get("aws.event") or {})
+            if prefix:
+                path: str = scope["path"]
+                if path == prefix or path.startswith(f"{prefix}/"):
+                    path = path[len(prefix) :] or "/"
+                # Starlette convention: ``path`` includes ``root_path``; routing strips it.
+                scope = {**scope, "root_path": prefix, "path": prefix + path}
+        await self.app(scope, receive, send)
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """A JSON 500 for an exception nothing else handled.
+
+    Starlette would answer ``text/plain``; and an exception must never become a Lambda error,
+    because API Gateway then answers a bare 502 the client cannot act on.
+    """
+    from starlette.responses import JSONResponse
+
+    log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+class LambdaHandler:
+    """A Lambda handler that builds the app once and serves every invocation on one loop.
+
+    Mangum's lifespan is off on purpose: with it on, Mangum 0.22 runs the app's startup and
+    shutdown around *every* invocation, so clients opened there would reconnect per request.
+    The app's clients are lazy instead; they connect on first use, bound to this handler's
+    loop, which is set as current before each invocation so that nothing else (a test runner,
+    a library) can swap the loop under clients that already hold connections.
+    """
+
+    def __init__(self, settings: Callable[[], Settings] = Settings) -> None:
+        self._settings = settings
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._adapter: Mangum | None = None
+        self._app: FastAPI | None = None
+
+    def __call__(self, event: LambdaEvent, context: Any) -> dict[str, Any]:
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        if self._adapter is None:
+            from mangum import Mangum
+
+            from .app import create_app
+
+            self._app = create_app(self._settings())
+            self._app.add_exception_handler(Exception, internal_error)
+            # Mangum's default text types suffice: nothing here is compressed, so every body
+            # (JSON, HTML, Prometheus text) leaves as text and a REST API needs no binary types.
+            self._adapter = Mangum(StagePrefix(self._app), lifespan="off")
+        return self._adapter(event, context)
+
+    def close(self) -> None:
+        """Release the app's clients and the loop (tests; Lambda just freezes the process)."""
+        if self._app is not None and self._loop is not None:
+            self._loop.run_until_complete(self._app.state.components.aclose())
+        if self._loop is not None:
+            self._loop.close()
+        self._app = self._adapter = self._loop = None
+
+
+handler = LambdaHandler()

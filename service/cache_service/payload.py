@@ -12,12 +12,15 @@ _STRING_SCHEME = "cache-service/string/v1"
 SEPARATOR = ", "
 
 
+# A JSON array of JSON strings is unambiguous: quotes and escapes delimit every element, so
+# ["a","b"] and ["a,b"] differ. ensure_ascii keeps the bytes independent of the platform and
+# lets lone surrogates through without an encoding error. One encoder for the process:
+# json.dumps with options builds a new one on every call.
+_canonical = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+
+
 def _digest(parts: list[object]) -> str:
-    # A JSON array of JSON strings is unambiguous: quotes and escapes delimit every element, so
-    # ["a","b"] and ["a,b"] differ. ensure_ascii keeps the bytes independent of the platform and
-    # lets lone surrogates through without an encoding error.
-    canonical = json.dumps(parts, ensure_ascii=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+    return hashlib.sha256(_canonical(parts).encode("ascii")).hexdigest()
 
 
 def payload_id(transformer_id: str, list_1: Sequence[str], list_2: Sequence[str]) -> str:

@@ -51,19 +51,20 @@ class PayloadService:
 
     async def fetch(self, id_: str) -> Result | None:
         """The stored result for ``id_``; a store read is strongly consistent."""
-        key = PAYLOAD_PREFIX + id_
-        found = await self._store.get_many([key], consistent=True)
-        if key not in found.values:
+        found = await self._store.get(PAYLOAD_PREFIX + id_, consistent=True)
+        if found is None:
             return None
-        return Result(id_, found.values[key], created=False, tier=found.tiers[key])
+        output, tier = found
+        return Result(id_, output, created=False, tier=tier)
 
     async def submit(self, list_1: Sequence[str], list_2: Sequence[str]) -> Result:
         """The payload's result; computed (at most once among all callers) when absent."""
         id_ = self.id_for(list_1, list_2)
         key = PAYLOAD_PREFIX + id_
-        found = await self._store.get_many([key])
-        if key in found.values:
-            return Result(id_, found.values[key], created=False, tier=found.tiers[key])
+        found = await self._store.get(key)
+        if found is not None:
+            output, tier = found
+            return Result(id_, output, created=False, tier=tier)
 
         async def produce() -> tuple[str, bool]:
             return await self._compute(key, list_1, list_2)
@@ -78,8 +79,8 @@ class PayloadService:
         return None if value is None else (value, False)
 
     async def _lookup(self, key: str) -> str | None:
-        found = await self._store.get_many([key], consistent=True)
-        return found.values.get(key)
+        found = await self._store.get(key, consistent=True)
+        return None if found is None else found[0]
 
     async def _compute(
         self, key: str, list_1: Sequence[str], list_2: Sequence[str]
@@ -89,7 +90,7 @@ class PayloadService:
             value: STRING_PREFIX + string_key(identity, value)
             for value in unique([*list_1, *list_2])
         }
-        found = (await self._store.get_many(list(keys.values()))).values
+        found = await self._store.get_many(list(keys.values()))
         results = {value: found[k] for value, k in keys.items() if k in found}
         missing = [value for value in keys if value not in results]
         if missing:

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from ..metrics import Metrics
 from .ports import CacheTier, DurableStore, PutResult
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Found:
-    """Values found for some keys, and the tier that answered each."""
-
-    values: dict[str, str]
-    tiers: dict[str, str]
 
 
 class LayeredStore:
@@ -39,9 +30,26 @@ class LayeredStore:
     def tiers(self) -> list[CacheTier | DurableStore]:
         return [*self._caches, self._store]
 
-    async def get_many(self, keys: Sequence[str], *, consistent: bool = False) -> Found:
+    async def get(self, key: str, *, consistent: bool = False) -> tuple[str, str] | None:
+        """One key's value and the tier that had it: the hit path, kept free of batch work."""
+        for depth, cache in enumerate(self._caches):
+            value = (await self._cache_get(cache, (key,))).get(key)
+            if value is not None:
+                self._hits[cache.name].inc()
+                await self._backfill(self._caches[:depth], {key: value})
+                return value, cache.name
+            self._misses[cache.name].inc()
+        value = (await self._store.get_many((key,), consistent=consistent)).get(key)
+        if value is None:
+            self._misses[self._store.name].inc()
+            return None
+        self._hits[self._store.name].inc()
+        await self._backfill(self._caches, {key: value})
+        return value, self._store.name
+
+    async def get_many(self, keys: Sequence[str], *, consistent: bool = False) -> dict[str, str]:
+        """The values found for ``keys``, from whichever tier had each."""
         values: dict[str, str] = {}
-        tiers: dict[str, str] = {}
         missing = list(dict.fromkeys(keys))
         missed_in: list[CacheTier] = []
         for cache in self._caches:
@@ -52,7 +60,6 @@ class LayeredStore:
             if found:
                 await self._backfill(missed_in, found)
                 values.update(found)
-                tiers.update(dict.fromkeys(found, cache.name))
                 missing = [key for key in missing if key not in found]
             missed_in.append(cache)
         if missing:
@@ -61,8 +68,7 @@ class LayeredStore:
             if found:
                 await self._backfill(missed_in, found)
                 values.update(found)
-                tiers.update(dict.fromkeys(found, self._store.name))
-        return Found(values=values, tiers=tiers)
+        return values
 
     async def put_if_absent(self, items: Mapping[str, str]) -> PutResult:
         """Durable first: a value reaches a cache only once the store holds it."""

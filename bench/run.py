@@ -196,10 +196,46 @@ def miss_path(report: Report, workdir: Path, repeats: int) -> None:
             )
 
 
+def lambda_start(report: Report, runs: int) -> None:
+    from bench import lambda_start as cold
+
+    section = "Lambda: cold start and warm invocation"
+    report.table(section, "measure", "cache-service", "baseline", "ratio", "baseline is")
+    handler_import = cold.median_seconds(cold.IMPORT_HANDLER, runs)
+    floor_import = cold.median_seconds(cold.IMPORT_FLOOR, runs)
+    report.row(
+        section,
+        "import of the handler module",
+        f"{handler_import * 1000:.0f} ms",
+        f"{floor_import * 1000:.0f} ms",
+        f"{handler_import / floor_import:.2f}",
+        "`import fastapi, mangum`",
+    )
+    first = cold.median_seconds(cold.COLD_INVOKE, runs)
+    report.row(
+        section,
+        "import + first invocation (GET /health)",
+        f"{first * 1000:.0f} ms",
+        f"{floor_import * 1000:.0f} ms",
+        f"{first / floor_import:.2f}",
+        "`import fastapi, mangum`",
+    )
+    through_handler, direct = cold.warm_invocations(2000)
+    report.row(
+        section,
+        "warm GET hit",
+        f"{through_handler * 1e6:.0f} µs",
+        f"{direct * 1e6:.0f} µs",
+        f"{through_handler / direct:.2f}",
+        "the same request straight into the ASGI app",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per case")
     parser.add_argument("--repeats", type=int, default=3, help="miss-path repetitions")
+    parser.add_argument("--runs", type=int, default=11, help="fresh interpreters per import")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -211,6 +247,8 @@ def main() -> None:
         hit_path(report, workdir, args.seconds)
         print("miss path…", flush=True)
         miss_path(report, workdir, args.repeats)
+    print("lambda…", flush=True)
+    lambda_start(report, args.runs)
     machine = (
         f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
         f"Python {platform.python_version()}, server pinned to CPU {SERVER_CPU}, "

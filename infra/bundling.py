@@ -1,0 +1,76 @@
+"""Building the dependency layer with pip on this machine, so synth needs no Docker.
+
+pip downloads wheels for the function's platform (``--platform manylinux2014_<arch>
+--only-binary=:all:``), which works from any OS. Docker bundling on the Lambda build image
+remains the fallback when pip cannot run here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsii
+from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+
+PYTHON_VERSION = "3.12"
+PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+DOCKER_PLATFORMS = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}
+
+
+def pip_command(requirements: Path | str, target: str, architecture: str) -> list[str]:
+    """The pip invocation that installs ``requirements`` for Lambda into ``target``."""
+    return [
+        "pip",
+        "install",
+        "--requirement",
+        str(requirements),
+        "--target",
+        target,
+        "--platform",
+        PLATFORMS[architecture],
+        "--implementation",
+        "cp",
+        "--python-version",
+        PYTHON_VERSION,
+        "--only-binary=:all:",
+        "--no-compile",
+        "--quiet",
+    ]
+
+
+@jsii.implements(ILocalBundling)
+class LocalPip:
+    """Installs the layer's requirements with this interpreter's pip; False means use Docker."""
+
+    def __init__(self, requirements: Path, architecture: str) -> None:
+        self.requirements = requirements
+        self.architecture = architecture
+
+    def try_bundle(self, output_dir: str, *_options: Any, **_keywords: Any) -> bool:
+        target = str(Path(output_dir) / "python")  # layers put packages under python/
+        command = [sys.executable, "-m", *pip_command(self.requirements, target, self.architecture)]
+        try:
+            # Fixed arguments: this interpreter, our requirements file, CDK's output directory.
+            subprocess.run(command, check=True, timeout=600)  # noqa: S603
+        except (OSError, subprocess.SubprocessError) as exc:
+            print(f"local bundling failed ({exc}); falling back to Docker", file=sys.stderr)
+            return False
+        return True
+
+
+def layer_bundling(requirements: Path, architecture: str) -> BundlingOptions:
+    """Local pip first; the Lambda Python build image (same command) if that fails."""
+    image: DockerImage = lambda_.Runtime.PYTHON_3_12.bundling_image
+    in_container = pip_command(
+        "/asset-input/requirements.txt", "/asset-output/python", architecture
+    )
+    return BundlingOptions(
+        image=image,
+        command=["bash", "-c", " ".join(in_container)],
+        platform=DOCKER_PLATFORMS[architecture],
+        local=LocalPip(requirements, architecture),
+    )

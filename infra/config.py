@@ -1,0 +1,93 @@
+"""Every deploy-time choice in one typed object, read from CDK context with working defaults.
+
+``cdk deploy`` with no context at all gives a small, cheap-as-possible, retained deployment;
+``cdk deploy -c architecture=x86_64 -c throwaway=true`` and so on change one choice each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from constructs import Node
+
+ENGINES = ("redis", "valkey")
+ARCHITECTURES = ("arm64", "x86_64")
+CACHE_CLUSTER_SIZES = ("0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237")
+
+
+class ConfigError(ValueError):
+    """A context value is out of range; the message names the context key."""
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """What the stack builds; each field is also a context key of the same name."""
+
+    stage_name: str = "prod"
+    #: ElastiCache Serverless engine: Redis OSS or Valkey.
+    engine: str = "redis"
+    #: Ceiling on the serverless cache's stored data, which is what it bills by the hour.
+    cache_max_data_gb: int = 5
+    architecture: str = "arm64"
+    memory_mb: int = 1024
+    #: Below API Gateway's 29 s integration timeout, so the client gets our answer, not a 504.
+    timeout_s: int = 28
+    reserved_concurrency: int | None = None
+    log_retention_days: int = 30
+    #: API Gateway's cache: 0.5 GB is the smallest (and cheapest) size.
+    cache_cluster_size: str = "0.5"
+    #: An id's output never changes, so the longest TTL API Gateway allows.
+    cache_ttl_s: int = 3600
+    throttle_rate: int = 100
+    throttle_burst: int = 200
+    #: False only for stacks you mean to throw away: the table is then deleted with the stack.
+    retain_data: bool = True
+    #: Bounded below the Lambda timeout: a waiting request must give up before the function does.
+    lock_wait_s: float = 20.0
+    lock_ttl_s: float = 30.0
+    redis_ttl_s: int = 86_400
+    transformer_url: str | None = None
+    transformer_id: str | None = None
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.engine in ENGINES, "engine", f"one of {ENGINES}"),
+            (self.architecture in ARCHITECTURES, "architecture", f"one of {ARCHITECTURES}"),
+            (self.cache_cluster_size in CACHE_CLUSTER_SIZES, "cache_cluster_size", "a size"),
+            (0 < self.cache_ttl_s <= 3600, "cache_ttl_s", "1..3600 (API Gateway's limit)"),
+            (1 <= self.timeout_s <= 29, "timeout_s", "1..29 (API Gateway waits 29 s)"),
+            (0 < self.lock_wait_s < self.timeout_s, "lock_wait_s", "below timeout_s"),
+            (self.throttle_rate > 0 and self.throttle_burst > 0, "throttle_*", "positive"),
+            (self.memory_mb >= 128, "memory_mb", "at least 128"),
+            (1 <= self.cache_max_data_gb <= 5000, "cache_max_data_gb", "1..5000"),
+        ]
+        for ok, key, expected in checks:
+            if not ok:
+                raise ConfigError(f"context {key} must be {expected}")
+
+    @classmethod
+    def from_context(cls, node: Node) -> ServiceConfig:
+        """The config from ``-c key=value`` / ``cdk.json`` context; unset keys keep defaults."""
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = node.try_get_context(field.name)
+            if raw is None:
+                continue
+            default = getattr(cls, field.name)
+            values[field.name] = _coerce(raw, default, field.name)
+        return cls(**values)
+
+
+def _coerce(raw: Any, default: Any, key: str) -> Any:
+    # ``-c`` values arrive as strings; cdk.json values arrive typed.
+    try:
+        if isinstance(default, bool):
+            return raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes")
+        if isinstance(default, int) or key == "reserved_concurrency":
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"context {key}: {exc}") from None
+    return str(raw)

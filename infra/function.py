@@ -1,0 +1,130 @@
+"""The service function: the app behind Mangum, in the VPC, with only the access it uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.bundling import layer_bundling
+from infra.config import ServiceConfig
+from infra.nag import acknowledge
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "service"
+LAYER = ROOT / "infra" / "layer"
+HANDLER = "cache_service.aws.handler"
+
+#: The item actions the DynamoDB tier calls; nothing else (no Scan, no Query, no table admin).
+TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchGetItem")
+
+ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+
+
+class ServiceFunction(Construct):
+    """The Lambda function and its security group, log group, layer and table grant."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: ServiceConfig,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        table: dynamodb.ITable,
+    ) -> None:
+        super().__init__(scope, id)
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            description="cache-service function: HTTPS to DynamoDB; the cache adds its port",
+            allow_all_outbound=False,
+        )
+        # The subnets have no route out except the DynamoDB gateway endpoint.
+        self.security_group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "DynamoDB through the gateway endpoint"
+        )
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        )
+        architecture = ARCHITECTURES[config.architecture]
+        dependencies = lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            code=lambda_.Code.from_asset(
+                str(LAYER),
+                bundling=layer_bundling(LAYER / "requirements.txt", config.architecture),
+            ),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
+            compatible_architectures=[architecture],
+            description="cache-service run-time dependencies",
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=architecture,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(
+                str(SOURCE), exclude=["**/__pycache__", "**/*.pyc", "*.egg-info"]
+            ),
+            layers=[dependencies],
+            memory_size=config.memory_mb,
+            timeout=Duration.seconds(config.timeout_s),
+            reserved_concurrent_executions=config.reserved_concurrency,
+            vpc=vpc,
+            vpc_subnets=subnets,
+            security_groups=[self.security_group],
+            log_group=self.log_group,
+            description="cache-service HTTP API (FastAPI behind Mangum)",
+        )
+        table.grant(self.function, *TABLE_ACTIONS)
+
+        managed = "arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        for policy in ("AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole"):
+            acknowledge(
+                self.function,
+                f"AwsSolutions-IAM4[Policy::{managed}{policy}]",
+                "Lambda's own execution policies: writing the function's logs and managing "
+                "its VPC network interfaces, whose EC2 actions cannot be scoped to a resource.",
+            )
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            "Python 3.12 is pinned on purpose: the dependency layer is built from cp312 wheels "
+            "for it. Move the runtime and bundling.PYTHON_VERSION together.",
+        )
+
+    def configure(self, environment: dict[str, str]) -> None:
+        """Set the service's ``CACHE_*`` variables (known only once the tiers exist)."""
+        for key, value in environment.items():
+            self.function.add_environment(key, value)
+
+
+RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+}
+
+
+def retention(days: int) -> logs.RetentionDays:
+    """CloudWatch's retention for ``days``; only the periods listed above are accepted."""
+    try:
+        return RETENTION[days]
+    except KeyError:
+        raise ValueError(f"log_retention_days must be one of {sorted(RETENTION)}") from None

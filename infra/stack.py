@@ -1,0 +1,71 @@
+"""The whole service on AWS, composed like its architecture diagram.
+
+client -> API Gateway (stage cache: GET /payload/{id}) -> Lambda (in VPC)
+                                 Lambda -> ElastiCache Serverless (TLS, shared tier)
+                                 Lambda -> DynamoDB (gateway endpoint, durable store)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra.api import PublicApi
+from infra.cache import SharedCache
+from infra.config import ServiceConfig
+from infra.function import ServiceFunction
+from infra.network import Network
+from infra.table import PayloadTable
+
+
+class CacheServiceStack(Stack):
+    """Network, table, cache, function and API, wired through explicit props."""
+
+    def __init__(self, scope: Construct, id: str, *, config: ServiceConfig, **kwargs: Any) -> None:
+        super().__init__(scope, id, **kwargs)
+        network = Network(self, "Network")
+        table = PayloadTable(self, "Store", retain=config.retain_data)
+        function = ServiceFunction(
+            self,
+            "Service",
+            config=config,
+            vpc=network.vpc,
+            subnets=network.subnets,
+            table=table.table,
+        )
+        cache = SharedCache(
+            self,
+            "SharedCache",
+            vpc=network.vpc,
+            subnets=network.subnets,
+            clients=function.security_group,
+            engine=config.engine,
+            max_data_gb=config.cache_max_data_gb,
+        )
+        function.configure(service_environment(config, table.table.table_name, cache.url))
+        api = PublicApi(self, "Api", config=config, function=function.function)
+
+        CfnOutput(self, "ApiUrl", value=api.url, description="cache-cli -h <this URL>")
+        CfnOutput(self, "TableName", value=table.table.table_name)
+        CfnOutput(self, "CacheEndpoint", value=cache.url)
+
+
+def service_environment(config: ServiceConfig, table_name: str, redis_url: str) -> dict[str, str]:
+    """The ``CACHE_*`` settings the function runs with (see cache_service.settings)."""
+    environment = {
+        "CACHE_STORE": "dynamodb",
+        "CACHE_DYNAMODB_TABLE": table_name,
+        "CACHE_REDIS_URL": redis_url,
+        # ElastiCache Serverless speaks the cluster protocol only.
+        "CACHE_REDIS_CLUSTER": "true",
+        "CACHE_REDIS_TTL_S": str(config.redis_ttl_s),
+        "CACHE_LOCK_TTL_S": str(config.lock_ttl_s),
+        "CACHE_LOCK_WAIT_S": str(config.lock_wait_s),
+    }
+    if config.transformer_url:
+        environment["CACHE_TRANSFORMER_URL"] = config.transformer_url
+    if config.transformer_id:
+        environment["CACHE_TRANSFORMER_ID"] = config.transformer_id
+    return environment

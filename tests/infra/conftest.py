@@ -1,0 +1,76 @@
+"""One synth per session (CDK synth takes seconds), shared by every infra test."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# jsii prints a banner per process on Node 20; it is noise here, not a finding.
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+from aws_cdk.assertions import Template
+
+from infra.app import STACK_NAME, build_app
+
+#: Tests never bundle: no Docker, no pip download; the asset is the source folder.
+NO_BUNDLING = {"aws:cdk:bundling-stacks": []}
+
+
+@dataclass
+class Synth:
+    """A synthesized app: the template as JSON and for assertions, and nag's report."""
+
+    template: Template
+    json: dict[str, Any]
+    path: Path
+    report: dict[str, Any]
+
+    def resources(self, type_: str) -> dict[str, dict[str, Any]]:
+        return {
+            name: resource
+            for name, resource in self.json["Resources"].items()
+            if resource["Type"] == type_
+        }
+
+    def one(self, type_: str) -> dict[str, Any]:
+        (resource,) = self.resources(type_).values()
+        return resource["Properties"]  # type: ignore[no-any-return]
+
+
+def synth(outdir: Path, context: dict[str, Any] | None = None) -> Synth:
+    app, _ = build_app({**NO_BUNDLING, **(context or {})}, outdir=str(outdir))
+    assembly = app.synth()
+    stack = assembly.get_stack_by_name(STACK_NAME)
+    template = dict(stack.template)
+    report_path = outdir / "validation-report.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    return Synth(Template.from_json(template), template, Path(stack.template_full_path), report)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The stack with no context at all: what a first ``cdk deploy`` creates."""
+    return synth(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The stack with every switch flipped away from its default."""
+    return synth(
+        tmp_path_factory.mktemp("cdk.out.variant"),
+        {
+            "architecture": "x86_64",
+            "engine": "valkey",
+            "retain_data": "false",
+            "reserved_concurrency": "7",
+            "throttle_rate": "11",
+            "throttle_burst": "13",
+            "cache_ttl_s": "600",
+            "log_retention_days": "7",
+        },
+    )

@@ -1,0 +1,126 @@
+"""The function: Python 3.12 in the VPC, arm64 by default, wired to the tiers, least privilege."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.infra.conftest import Synth
+
+ITEM_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchGetItem"]
+
+
+def _function(stack: Synth) -> dict[str, Any]:
+    return stack.one("AWS::Lambda::Function")
+
+
+def _logical_id(stack: Synth, type_: str) -> str:
+    (name,) = stack.resources(type_)
+    return name
+
+
+def test_runs_the_mangum_handler_on_python_3_12(stack: Synth) -> None:
+    function = _function(stack)
+    assert (function["Runtime"], function["Handler"]) == ("python3.12", "cache_service.aws.handler")
+
+
+def test_architecture_defaults_to_arm64(stack: Synth) -> None:
+    assert _function(stack)["Architectures"] == ["arm64"]
+
+
+def test_architecture_is_selectable(variant: Synth) -> None:
+    assert _function(variant)["Architectures"] == ["x86_64"]
+    assert variant.one("AWS::Lambda::LayerVersion")["CompatibleArchitectures"] == ["x86_64"]
+
+
+def test_runs_in_the_isolated_subnets_with_its_own_security_group(stack: Synth) -> None:
+    vpc_config = _function(stack)["VpcConfig"]
+    subnets = [{"Ref": name} for name in stack.resources("AWS::EC2::Subnet")]
+    assert sorted(map(str, vpc_config["SubnetIds"])) == sorted(map(str, subnets))
+    assert len(vpc_config["SecurityGroupIds"]) == 1
+
+
+def test_timeout_is_below_the_api_gateway_integration_timeout(stack: Synth) -> None:
+    assert _function(stack)["Timeout"] < 29
+
+
+def test_logs_go_to_a_log_group_with_retention(stack: Synth) -> None:
+    group = _function(stack)["LoggingConfig"]["LogGroup"]["Ref"]
+    assert stack.json["Resources"][group]["Properties"]["RetentionInDays"] == 30
+
+
+def test_log_retention_comes_from_context(variant: Synth) -> None:
+    group = _function(variant)["LoggingConfig"]["LogGroup"]["Ref"]
+    assert variant.json["Resources"][group]["Properties"]["RetentionInDays"] == 7
+
+
+def test_no_reserved_concurrency_by_default(stack: Synth) -> None:
+    assert "ReservedConcurrentExecutions" not in _function(stack)
+
+
+def test_reserved_concurrency_is_optional(variant: Synth) -> None:
+    assert _function(variant)["ReservedConcurrentExecutions"] == 7
+
+
+def test_environment_points_the_service_at_dynamodb_and_tls_redis(stack: Synth) -> None:
+    env = _function(stack)["Environment"]["Variables"]
+    table = _logical_id(stack, "AWS::DynamoDB::Table")
+    cache = _logical_id(stack, "AWS::ElastiCache::ServerlessCache")
+    assert env["CACHE_STORE"] == "dynamodb"
+    assert env["CACHE_DYNAMODB_TABLE"] == {"Ref": table}
+    assert env["CACHE_REDIS_URL"] == {
+        "Fn::Join": [
+            "",
+            [
+                "rediss://",
+                {"Fn::GetAtt": [cache, "Endpoint.Address"]},
+                ":",
+                {"Fn::GetAtt": [cache, "Endpoint.Port"]},
+            ],
+        ]
+    }
+    assert env["CACHE_REDIS_CLUSTER"] == "true"
+
+
+def test_lock_wait_is_bounded_below_the_function_timeout(stack: Synth) -> None:
+    function = _function(stack)
+    env = function["Environment"]["Variables"]
+    assert float(env["CACHE_LOCK_WAIT_S"]) < function["Timeout"]
+    assert {"CACHE_LOCK_TTL_S", "CACHE_REDIS_TTL_S"} <= set(env)
+
+
+def test_only_environment_variables_the_service_reads(stack: Synth) -> None:
+    env = _function(stack)["Environment"]["Variables"]
+    assert all(name.startswith("CACHE_") for name in env)
+
+
+def test_iam_grants_exactly_the_item_actions_on_exactly_the_table(stack: Synth) -> None:
+    table = _logical_id(stack, "AWS::DynamoDB::Table")
+    role = _function(stack)["Role"]["Fn::GetAtt"][0]
+    (policy,) = [
+        p["Properties"]
+        for p in stack.resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in p["Properties"]["Roles"]
+    ]
+    assert policy["PolicyDocument"]["Statement"] == [
+        {
+            "Action": ITEM_ACTIONS,
+            "Effect": "Allow",
+            "Resource": [{"Fn::GetAtt": [table, "Arn"]}],
+        }
+    ]
+
+
+def test_no_statement_anywhere_allows_dynamodb_wildcards_or_scans(stack: Synth) -> None:
+    for policy in stack.resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            actions = actions if isinstance(actions, list) else [actions]
+            dynamo = [a for a in actions if a.startswith("dynamodb:")]
+            assert set(dynamo) <= set(ITEM_ACTIONS)
+
+
+def test_dependencies_ship_as_a_layer_for_python_3_12(stack: Synth) -> None:
+    layer = stack.one("AWS::Lambda::LayerVersion")
+    assert layer["CompatibleRuntimes"] == ["python3.12"]
+    assert layer["CompatibleArchitectures"] == ["arm64"]
+    assert _function(stack)["Layers"] == [{"Ref": _logical_id(stack, "AWS::Lambda::LayerVersion")}]

@@ -1,0 +1,19 @@
+# cache-service as a Lambda container image, for local invokes through the runtime interface
+# emulator that the AWS base image contains:
+#   docker build -t cache-service-lambda .
+#   docker run --rm -p 9000:8080 cache-service-lambda
+#   curl -s localhost:9000/2015-03-31/functions/function/invocations -d @event.json
+# The same dependencies (infra/layer/requirements.txt) and handler as the CDK stack.
+FROM public.ecr.aws/lambda/python:3.12
+
+COPY infra/layer/requirements.txt /tmp/requirements.txt
+RUN pip install --no-cache-dir --requirement /tmp/requirements.txt --target "${LAMBDA_TASK_ROOT}"
+
+COPY service/cache_service "${LAMBDA_TASK_ROOT}/cache_service"
+
+# Runs with no other service: in-memory store, simulated transformer. Override with -e, e.g.
+# -e CACHE_STORE=dynamodb -e CACHE_DYNAMODB_TABLE=... -e CACHE_REDIS_URL=redis://...
+ENV CACHE_STORE=memory \
+    CACHE_SQLITE_PATH=/tmp/cache.db
+
+CMD ["cache_service.aws.handler"]

@@ -1,0 +1,80 @@
+"""template-local.yaml (SAM) and the Dockerfile run the same function as the CDK stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cfnlint.api import ManualArgs, lint_file
+from cfnlint.decode import decode_str
+
+from tests.infra.conftest import Synth
+
+ROOT = Path(__file__).resolve().parents[2]
+SAM = ROOT / "template-local.yaml"
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def _sam() -> dict[str, Any]:
+    template, errors = decode_str(SAM.read_text())
+    assert not errors
+    assert template is not None
+    return dict(template)
+
+
+def _sam_function() -> dict[str, Any]:
+    return _sam()["Resources"]["Service"]["Properties"]  # type: ignore[no-any-return]
+
+
+def _cdk_function(stack: Synth) -> dict[str, Any]:
+    return stack.one("AWS::Lambda::Function")
+
+
+def test_cfn_lint_finds_no_error_in_the_sam_template() -> None:
+    matches = lint_file(SAM, ManualArgs(regions=["us-east-1"]))
+    assert [f"{m.rule.id} {m.message}" for m in matches if m.rule.id.startswith("E")] == []
+
+
+def test_sam_function_has_the_handler_and_runtime_of_the_stack(stack: Synth) -> None:
+    sam, cdk = _sam_function(), _cdk_function(stack)
+    assert (sam["Handler"], sam["Runtime"]) == (cdk["Handler"], cdk["Runtime"])
+
+
+def test_sam_layer_is_built_from_the_stack_layer_requirements() -> None:
+    layer = _sam()["Resources"]["Dependencies"]
+    assert layer["Properties"]["ContentUri"] == "infra/layer/"
+    assert (ROOT / "infra" / "layer" / "requirements.txt").is_file()
+
+
+def test_sam_declares_every_variable_the_stack_sets(stack: Synth) -> None:
+    # `sam local` overrides only variables the template declares.
+    declared = set(_sam_function()["Environment"]["Variables"])
+    assert set(_cdk_function(stack)["Environment"]["Variables"]) <= declared
+
+
+def test_sam_points_dynamodb_and_redis_at_parameters() -> None:
+    variables = _sam_function()["Environment"]["Variables"]
+    assert variables["AWS_ENDPOINT_URL_DYNAMODB"] == {"Ref": "DynamoDbEndpoint"}
+    assert variables["CACHE_REDIS_URL"] == {"Ref": "RedisUrl"}
+
+
+def test_sam_routes_are_the_stack_routes(stack: Synth) -> None:
+    sam_routes = {
+        (event["Properties"]["Method"].upper(), event["Properties"]["Path"])
+        for event in _sam_function()["Events"].values()
+    }
+    assert sam_routes == {
+        ("POST", "/payload"),
+        ("GET", "/payload/{id}"),
+        ("GET", "/health"),
+        ("GET", "/docs"),
+        ("GET", "/openapi.json"),
+    }
+    assert len(stack.resources("AWS::ApiGateway::Method")) == len(sam_routes)
+
+
+def test_dockerfile_builds_on_the_lambda_python_3_12_image_with_the_handler() -> None:
+    lines = [line.strip() for line in DOCKERFILE.read_text().splitlines()]
+    assert "FROM public.ecr.aws/lambda/python:3.12" in lines
+    assert 'CMD ["cache_service.aws.handler"]' in lines
+    assert any("infra/layer/requirements.txt" in line for line in lines if line.startswith("COPY"))

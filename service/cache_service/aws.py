@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mangum import Mangum
     from starlette.requests import Request
     from starlette.responses import Response
-    from starlette.types import ASGIApp, Receive, Scope, Send
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,32 @@ class StagePrefix:
         await self.app(scope, receive, send)
 
 
+class NoStoreErrors:
+    """ASGI middleware: error answers say ``Cache-Control: no-store``.
+
+    A 404 for an id can become a 200 once someone posts the payload, and a 503 is transient:
+    neither may be kept by a cache that honours headers (a CDN in front, a browser, a client).
+    API Gateway's own stage cache ignores the header; see the README for what bounds it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() != b"cache-control"
+                ]
+                headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_no_store)
+
+
 async def internal_error(request: Request, exc: Exception) -> Response:
     """A JSON 500 for an exception nothing else handled.
 
@@ -112,7 +138,7 @@ class LambdaHandler:
             self._app.add_exception_handler(Exception, internal_error)
             # Mangum's default text types suffice: nothing here is compressed, so every body
             # (JSON, HTML, Prometheus text) leaves as text and a REST API needs no binary types.
-            self._adapter = Mangum(StagePrefix(self._app), lifespan="off")
+            self._adapter = Mangum(StagePrefix(NoStoreErrors(self._app)), lifespan="off")
         return self._adapter(event, context)
 
     def close(self) -> None:

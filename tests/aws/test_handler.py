@@ -135,3 +135,18 @@ def test_invalid_utf8_in_a_base64_body_is_a_client_error(invoke: Invoker) -> Non
     )
     assert reply.status in (400, 422)
     assert "detail" in reply.json()
+
+
+def test_a_404_tells_every_header_honouring_cache_not_to_store_it(invoke: Invoker) -> None:
+    reply = invoke("GET", f"/payload/{MISSING}")
+    assert reply.headers["cache-control"] == "no-store"
+
+
+def test_an_id_handed_out_by_post_is_never_404_afterwards(invoke: Invoker) -> None:
+    ids = [invoke.post({"list_1": [f"s{i}"], "list_2": ["t"]}).json()["id"] for i in range(20)]
+    assert {invoke("GET", f"/payload/{id_}").status for id_ in ids} == {200}
+
+
+def test_successful_answers_keep_their_own_cache_control(invoke: Invoker) -> None:
+    id_ = invoke.post(DOCUMENT).json()["id"]
+    assert invoke("GET", f"/payload/{id_}").headers["cache-control"].startswith("public")

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .settings import Settings
+from .settings import Settings, describe_error
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -109,6 +109,14 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": "internal error"}, status_code=500)
 
 
+async def misconfigured(scope: Scope, receive: Receive, send: Send) -> None:
+    """The ASGI app served when the settings are invalid: a JSON 500 for every request."""
+    body = b'{"detail":"the service is misconfigured; its log names the setting"}'
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 class LambdaHandler:
     """A Lambda handler that builds the app once and serves every invocation on one loop.
 
@@ -130,16 +138,27 @@ class LambdaHandler:
             self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
         if self._adapter is None:
-            from mangum import Mangum
-
-            from .app import create_app
-
-            self._app = create_app(self._settings())
-            self._app.add_exception_handler(Exception, internal_error)
-            # Mangum's default text types suffice: nothing here is compressed, so every body
-            # (JSON, HTML, Prometheus text) leaves as text and a REST API needs no binary types.
-            self._adapter = Mangum(StagePrefix(NoStoreErrors(self._app)), lifespan="off")
+            self._adapter = self._build()
         return self._adapter(event, context)
+
+    def _build(self) -> Mangum:
+        from mangum import Mangum
+        from pydantic import ValidationError
+
+        from .app import create_app
+
+        try:
+            settings = self._settings()
+        except ValidationError as exc:
+            # Bad configuration will not fix itself in this execution environment: answer
+            # every request with a JSON 500 (not a Lambda error) and say why in the logs.
+            log.error("%s", describe_error(exc))
+            return Mangum(NoStoreErrors(misconfigured), lifespan="off")
+        self._app = create_app(settings)
+        self._app.add_exception_handler(Exception, internal_error)
+        # Mangum's default text types suffice: nothing here is compressed, so every body
+        # (JSON, HTML, Prometheus text) leaves as text and a REST API needs no binary types.
+        return Mangum(StagePrefix(NoStoreErrors(self._app)), lifespan="off")
 
     def close(self) -> None:
         """Release the app's clients and the loop (tests; Lambda just freezes the process)."""

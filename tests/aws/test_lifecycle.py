@@ -123,3 +123,17 @@ def test_an_http_api_payload_1_0_event_on_a_named_stage_is_routed(
 def test_an_http_api_default_stage_has_no_prefix(lambda_handler: LambdaHandler) -> None:
     reply = Reply(lambda_handler(http_api_event("GET", "/docs"), FakeContext()))
     assert "'/openapi.json'" in reply.text
+
+
+def test_invalid_settings_answer_a_json_500_and_log_the_variable(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CACHE_MAX_ITEMS", "0")
+    handler = LambdaHandler()
+    try:
+        reply = Reply(handler(http_api_event("GET", "/health"), FakeContext()))
+        assert reply.status == 500
+        assert "misconfigured" in reply.json()["detail"]
+        assert "CACHE_MAX_ITEMS" in caplog.text
+    finally:
+        handler.close()

@@ -137,3 +137,24 @@ def test_invalid_settings_answer_a_json_500_and_log_the_variable(
         assert "CACHE_MAX_ITEMS" in caplog.text
     finally:
         handler.close()
+
+
+def test_the_minimal_event_the_readme_sends_to_the_emulator_is_served(
+    lambda_handler: LambdaHandler,
+) -> None:
+    event = {
+        "resource": "/health",
+        "path": "/health",
+        "httpMethod": "GET",
+        "headers": {},
+        "requestContext": {
+            "stage": "prod",
+            "path": "/prod/health",
+            "httpMethod": "GET",
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": None,
+        "isBase64Encoded": False,
+    }
+    reply = Reply(lambda_handler(event, None))
+    assert (reply.status, reply.json()) == (200, {"status": "ok"})

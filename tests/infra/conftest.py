@@ -17,6 +17,9 @@ from aws_cdk.assertions import Template
 
 from infra.app import STACK_NAME, build_app
 
+ROOT = Path(__file__).resolve().parents[2]
+#: The feature flags `cdk deploy` runs with, so the tests see the template it deploys.
+CDK_JSON_CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
 #: Tests never bundle: no Docker, no pip download; the asset is the source folder.
 NO_BUNDLING = {"aws:cdk:bundling-stacks": []}
 
@@ -43,7 +46,7 @@ class Synth:
 
 
 def synth(outdir: Path, context: dict[str, Any] | None = None) -> Synth:
-    app, _ = build_app({**NO_BUNDLING, **(context or {})}, outdir=str(outdir))
+    app, _ = build_app({**CDK_JSON_CONTEXT, **NO_BUNDLING, **(context or {})}, outdir=str(outdir))
     assembly = app.synth()
     stack = assembly.get_stack_by_name(STACK_NAME)
     template = dict(stack.template)

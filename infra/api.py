@@ -9,7 +9,6 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import ServiceConfig
-from infra.function import retention
 from infra.nag import acknowledge
 
 ID_PARAMETER = "method.request.path.id"
@@ -33,7 +32,7 @@ class PublicApi(Construct):
         self.access_logs = logs.LogGroup(
             self,
             "AccessLogs",
-            retention=retention(config.log_retention_days),
+            retention=config.log_retention,
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
         self.api = apigw.RestApi(

@@ -9,11 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from aws_cdk import aws_logs as logs
 from constructs import Node
 
 ENGINES = ("redis", "valkey")
 ARCHITECTURES = ("arm64", "x86_64")
 CACHE_CLUSTER_SIZES = ("0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237")
+
+#: The CloudWatch retention periods a context value may name, in days.
+RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+}
 
 
 class ConfigError(ValueError):
@@ -61,10 +73,16 @@ class ServiceConfig:
             (self.throttle_rate > 0 and self.throttle_burst > 0, "throttle_*", "positive"),
             (self.memory_mb >= 128, "memory_mb", "at least 128"),
             (1 <= self.cache_max_data_gb <= 5000, "cache_max_data_gb", "1..5000"),
+            (self.log_retention_days in RETENTION, "log_retention_days", f"in {list(RETENTION)}"),
         ]
         for ok, key, expected in checks:
             if not ok:
                 raise ConfigError(f"context {key} must be {expected}")
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        """CloudWatch's name for ``log_retention_days``."""
+        return RETENTION[self.log_retention_days]
 
     @classmethod
     def from_context(cls, node: Node) -> ServiceConfig:

@@ -54,7 +54,7 @@ class ServiceFunction(Construct):
         self.log_group = logs.LogGroup(
             self,
             "Logs",
-            retention=retention(config.log_retention_days),
+            retention=config.log_retention,
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
         architecture = ARCHITECTURES[config.architecture]
@@ -109,22 +109,3 @@ class ServiceFunction(Construct):
         """Set the service's ``CACHE_*`` variables (known only once the tiers exist)."""
         for key, value in environment.items():
             self.function.add_environment(key, value)
-
-
-RETENTION = {
-    1: logs.RetentionDays.ONE_DAY,
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    90: logs.RetentionDays.THREE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-}
-
-
-def retention(days: int) -> logs.RetentionDays:
-    """CloudWatch's retention for ``days``; only the periods listed above are accepted."""
-    try:
-        return RETENTION[days]
-    except KeyError:
-        raise ValueError(f"log_retention_days must be one of {sorted(RETENTION)}") from None

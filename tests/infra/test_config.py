@@ -42,6 +42,7 @@ def test_string_context_values_are_coerced_to_the_field_types() -> None:
         ("lock_wait_s", "40"),
         ("cache_cluster_size", "2"),
         ("memory_mb", "many"),
+        ("log_retention_days", "10"),
     ],
 )
 def test_out_of_range_context_names_the_key(key: str, value: str) -> None:

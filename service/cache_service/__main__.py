@@ -1,8 +1,9 @@
-"""``cache-service``: serve the API with uvicorn."""
+"""``cache-service``: serve the API with uvicorn; ``cache-service create-table`` for DynamoDB."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 
@@ -24,7 +25,39 @@ def _parser() -> argparse.ArgumentParser:
         choices=["critical", "error", "warning", "info", "debug"],
         help="uvicorn log level (default info)",
     )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser(
+        "create-table",
+        help="create CACHE_DYNAMODB_TABLE (on-demand, TTL) for local use; no-op if it exists",
+    )
     return parser
+
+
+def create_table(settings: Settings) -> int:
+    """Create the DynamoDB table the settings name, the way the CDK stack defines it."""
+    from .tiers.dynamodb import DynamoDbStore
+
+    if not settings.dynamodb_table:
+        print("create-table: set CACHE_DYNAMODB_TABLE", file=sys.stderr)
+        return 2
+    store = DynamoDbStore(
+        settings.dynamodb_table, timeout_s=settings.store_timeout_s, retry_after_s=1
+    )
+
+    async def run() -> bool:
+        try:
+            return await store.create_table()
+        finally:
+            await store.aclose()
+
+    try:
+        created = asyncio.run(run())
+    except Exception as exc:  # One line for the operator, not a traceback.
+        print(f"create-table: {settings.dynamodb_table}: {exc}", file=sys.stderr)
+        return 1
+    state = "created" if created else "already exists"
+    print(f"table {settings.dynamodb_table} {state}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(describe_error(exc), file=sys.stderr)
         return 2
+    if args.command == "create-table":
+        return create_table(settings)
 
     import uvicorn
 

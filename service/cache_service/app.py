@@ -10,14 +10,18 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI
 
 from .api import install_error_handlers, install_routes
+from .breaker import CircuitBreaker
+from .leases import FallbackLeases, TokenLeases
 from .metrics import Metrics
 from .observe import RequestMetrics
 from .service import PayloadService
 from .settings import Settings, StoreKind
 from .singleflight import Coordinator, Leases, ProcessLocalLeases
+from .tiers.dynamodb import DynamoDbStore
 from .tiers.layered import LayeredStore
 from .tiers.memory import MemoryCache, MemoryStore
 from .tiers.ports import CacheTier, DurableStore
+from .tiers.redis import UNREACHABLE, RedisCache, RedisConnection, RedisLeaseBackend
 from .tiers.sqlite import SqliteStore
 from .transformer import HttpTransformer, SimulatedTransformer, Transformer
 
@@ -62,7 +66,7 @@ def build_transformer(settings: Settings) -> Transformer:
     )
 
 
-def build_store(settings: Settings) -> DurableStore:
+def build_store(settings: Settings, recorded_by: str) -> DurableStore:
     match settings.store:
         case StoreKind.SQLITE:
             return SqliteStore(
@@ -70,8 +74,51 @@ def build_store(settings: Settings) -> DurableStore:
                 timeout_s=settings.store_timeout_s,
                 retry_after_s=settings.retry_after_s,
             )
+        case StoreKind.DYNAMODB:
+            assert settings.dynamodb_table is not None  # Settings checks it.
+            return DynamoDbStore(
+                settings.dynamodb_table,
+                timeout_s=settings.store_timeout_s,
+                retry_after_s=settings.retry_after_s,
+                ttl_s=settings.dynamodb_ttl_s,
+                recorded_by=recorded_by,
+            )
         case StoreKind.MEMORY:
             return MemoryStore()
+
+
+def build_leases(settings: Settings, store: DurableStore, redis: RedisConnection | None) -> Leases:
+    """Redis leases when there is Redis, falling back to the store's; a memory store is alone."""
+    store_leases: Leases = ProcessLocalLeases()
+    if isinstance(store, SqliteStore | DynamoDbStore):
+        store_leases = TokenLeases(store, ttl_s=settings.lock_ttl_s, name=store.name)
+    if redis is None:
+        return store_leases
+    redis_leases = TokenLeases(
+        RedisLeaseBackend(redis, prefix=settings.redis_prefix),
+        ttl_s=settings.lock_ttl_s,
+        name="redis",
+    )
+    return FallbackLeases(redis_leases, store_leases)
+
+
+def build_redis(settings: Settings, metrics: Metrics) -> RedisConnection | None:
+    if settings.redis_url is None:
+        return None
+    gauge = metrics.circuit_open.labels("redis")
+    breaker = CircuitBreaker(
+        "redis",
+        cooldown_s=settings.redis_cooldown_s,
+        failures=UNREACHABLE,
+        on_change=lambda state: gauge.set(1 if state == "open" else 0),
+    )
+    return RedisConnection(
+        str(settings.redis_url),
+        cluster=settings.redis_cluster,
+        timeout_s=settings.redis_timeout_s,
+        max_connections=settings.redis_max_connections,
+        breaker=breaker,
+    )
 
 
 def build_components(settings: Settings) -> Components:
@@ -79,8 +126,11 @@ def build_components(settings: Settings) -> Components:
     metrics = Metrics()
     transformer = build_transformer(settings)
     caches: list[CacheTier] = [MemoryCache(settings.l1_max_entries, settings.l1_max_bytes)]
-    store = build_store(settings)
-    leases: Leases = ProcessLocalLeases()
+    redis = build_redis(settings, metrics)
+    if redis is not None:
+        caches.append(RedisCache(redis, prefix=settings.redis_prefix, ttl_s=settings.redis_ttl_s))
+    store = build_store(settings, transformer.identity)
+    leases = build_leases(settings, store, redis)
     coordinator = Coordinator(
         leases,
         wait_s=settings.lock_wait_s,

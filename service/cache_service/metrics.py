@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
@@ -53,6 +53,13 @@ class Metrics:
             "cache_singleflight_waits",
             "Requests that waited for work another request was already doing.",
             ["kind"],
+            registry=self.registry,
+        )
+
+        self.circuit_open = Gauge(
+            "cache_circuit_open",
+            "1 while a dependency is skipped after a failure (circuit breaker open).",
+            ["dependency"],
             registry=self.registry,
         )
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field, HttpUrl, ValidationError
+from pydantic import Field, HttpUrl, RedisDsn, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "CACHE_"
@@ -16,6 +17,7 @@ class StoreKind(StrEnum):
 
     SQLITE = "sqlite"
     MEMORY = "memory"
+    DYNAMODB = "dynamodb"
 
 
 class Settings(BaseSettings):
@@ -65,6 +67,48 @@ class Settings(BaseSettings):
     lock_wait_s: float = Field(
         25.0, gt=0, description="Longest a request waits for work another request holds."
     )
+    lock_ttl_s: float = Field(
+        30.0,
+        gt=0,
+        description="Lease expiry: the longest a crashed holder can block a unit of work.",
+    )
+
+    # DynamoDB (the region and endpoint come from the standard AWS_* variables).
+    dynamodb_table: str | None = Field(
+        None, min_length=3, description="DynamoDB table (CACHE_STORE=dynamodb)."
+    )
+    dynamodb_ttl_s: int = Field(
+        0, ge=0, description="Write an expires_at TTL attribute this far ahead; 0 = keep forever."
+    )
+
+    # Redis.
+    redis_url: RedisDsn | None = Field(
+        None, description="Shared Redis tier and leases (redis:// or rediss://); unset = none."
+    )
+    redis_cluster: bool = Field(
+        False, description="Talk Redis Cluster protocol (ElastiCache Serverless is cluster-mode)."
+    )
+    redis_prefix: str = Field(
+        "cache-service:v1:", description="Namespace and version of every Redis key."
+    )
+    redis_ttl_s: int = Field(7 * 24 * 3600, ge=1, description="Expiry of Redis entries.")
+    redis_timeout_s: float = Field(
+        0.25, gt=0, description="Socket and connect timeout of one Redis call."
+    )
+    redis_max_connections: int = Field(
+        64, ge=1, description="Redis connection pool size; callers wait for a free one."
+    )
+    redis_cooldown_s: float = Field(
+        5.0,
+        gt=0,
+        description="After a Redis failure, skip Redis this long before trying it again.",
+    )
+
+    @model_validator(mode="after")
+    def _store_is_complete(self) -> Self:
+        if self.store is StoreKind.DYNAMODB and not self.dynamodb_table:
+            raise ValueError("CACHE_DYNAMODB_TABLE must be set when CACHE_STORE=dynamodb")
+        return self
 
 
 def env_name(field: str) -> str:
@@ -76,6 +120,8 @@ def describe_error(error: ValidationError) -> str:
     """One line per bad variable, named as the operator set it."""
     lines = []
     for item in error.errors():
-        field = str(item["loc"][0]) if item["loc"] else "?"
-        lines.append(f"{env_name(field)}: {item['msg']}")
+        if item["loc"]:
+            lines.append(f"{env_name(str(item['loc'][0]))}: {item['msg']}")
+        else:  # A rule across variables names them itself.
+            lines.append(str(item["msg"]).removeprefix("Value error, "))
     return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -18,13 +18,23 @@ T = TypeVar("T")
 # Well under SQLITE_MAX_VARIABLE_NUMBER on every SQLite build still in use.
 _CHUNK = 500
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    key        TEXT PRIMARY KEY,
-    value      TEXT NOT NULL,
-    created_at REAL NOT NULL
-) WITHOUT ROWID
-"""
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS entries (
+        key        TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        created_at REAL NOT NULL
+    ) WITHOUT ROWID
+    """,
+    # Leases of the processes sharing this file; wall-clock expiry, as they share one host.
+    """
+    CREATE TABLE IF NOT EXISTS leases (
+        key        TEXT PRIMARY KEY,
+        token      TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    ) WITHOUT ROWID
+    """,
+)
 
 
 class SqliteStore:
@@ -33,7 +43,8 @@ class SqliteStore:
     sqlite3 blocks, so it must stay off the event loop; a single thread serialises access
     without locks and turns a whole put-if-absent batch into one hop and one transaction.
     WAL lets several processes share the file; ``synchronous=FULL`` makes a commit durable
-    before the id it protects is returned.
+    before the id it protects is returned. Leases (see ``LeaseBackend``) go through a second
+    connection without fsync: a lease lost in a crash only lets someone redo work.
     """
 
     name = "sqlite"
@@ -44,6 +55,7 @@ class SqliteStore:
         self._retry_after_s = retry_after_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._connection: sqlite3.Connection | None = None
+        self._lease_connection: sqlite3.Connection | None = None
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -62,18 +74,29 @@ class SqliteStore:
 
     def _with_connection(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._connection is None:
-            self._connection = self._connect()
+            self._connection = self._connect("FULL")
         return work(self._connection)
 
-    def _connect(self) -> sqlite3.Connection:
+    def _with_lease_connection(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._connection is None:
+            self._connection = self._connect("FULL")
+        if self._lease_connection is None:
+            self._lease_connection = self._connect("OFF")
+        return work(self._lease_connection)
+
+    def _connect(self, synchronous: str) -> sqlite3.Connection:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(
             self._path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False
         )
         connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=FULL")
-        connection.execute(_SCHEMA)
+        connection.execute(f"PRAGMA synchronous={synchronous}")
+        for statement in _SCHEMA:
+            connection.execute(statement)
         return connection
+
+    async def _run_lease(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._run(lambda _: self._with_lease_connection(work))
 
     async def get_many(self, keys: Sequence[str], *, consistent: bool = False) -> dict[str, str]:
         # A local file is always read-after-write consistent; ``consistent`` needs no work here.
@@ -89,10 +112,42 @@ class SqliteStore:
     async def ping(self) -> None:
         await self._run(lambda connection: connection.execute("SELECT 1").fetchone())
 
+    async def acquire_lease(self, key: str, token: str, ttl_s: float) -> bool:
+        def acquire(connection: sqlite3.Connection) -> bool:
+            now = time.time()
+            cursor = connection.execute(
+                "INSERT INTO leases (key, token, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET token = excluded.token, "
+                "expires_at = excluded.expires_at WHERE leases.expires_at <= ?",
+                (key, token, now + ttl_s, now),
+            )
+            return cursor.rowcount == 1
+
+        return await self._run_lease(acquire)
+
+    async def renew_lease(self, key: str, token: str, ttl_s: float) -> bool:
+        def renew(connection: sqlite3.Connection) -> bool:
+            cursor = connection.execute(
+                "UPDATE leases SET expires_at = ? WHERE key = ? AND token = ?",
+                (time.time() + ttl_s, key, token),
+            )
+            return cursor.rowcount == 1
+
+        return await self._run_lease(renew)
+
+    async def release_lease(self, key: str, token: str) -> None:
+        await self._run_lease(
+            lambda connection: connection.execute(
+                "DELETE FROM leases WHERE key = ? AND token = ?", (key, token)
+            )
+        )
+
     async def aclose(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            await asyncio.get_running_loop().run_in_executor(self._executor, connection.close)
+        connections = [c for c in (self._connection, self._lease_connection) if c is not None]
+        self._connection = self._lease_connection = None
+        loop = asyncio.get_running_loop()
+        for connection in connections:
+            await loop.run_in_executor(self._executor, connection.close)
         self._executor.shutdown(wait=False)
 
 

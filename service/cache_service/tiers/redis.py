@@ -1,0 +1,206 @@
+"""Redis (ElastiCache) as the shared cache tier and the home of cross-process leases.
+
+Works against a standalone server and a Redis Cluster. Multi-key reads go through
+``mget_nonatomic`` on a cluster (one MGET per hash slot, pipelined per node), so no command
+ever crosses slots; writes are non-transactional pipelines, which the cluster client splits
+per node the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar
+
+from redis import exceptions as redis_errors
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+
+from ..breaker import CircuitBreaker
+
+T = TypeVar("T")
+
+# Failures that mean "Redis is not there right now", as opposed to a bug in our commands.
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ClusterDownError,
+    redis_errors.MaxConnectionsError,
+    OSError,
+    TimeoutError,
+)
+
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+class RedisConnection:
+    """One lazily made client, bounded in time and in connections, behind a circuit breaker.
+
+    Timeouts and retries are set here on purpose: redis-py's defaults (5 s socket timeouts,
+    retries with backoff) would make every request wait seconds while Redis is unreachable.
+    One quick retry stays, because the first use of a pooled connection after a Redis restart
+    fails once. The semaphore makes callers queue for a connection instead of failing: the
+    cluster client raises when its per-node pool runs out.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        cluster: bool,
+        timeout_s: float,
+        max_connections: int,
+        breaker: CircuitBreaker,
+    ) -> None:
+        self._url = url
+        self._cluster = cluster
+        self._timeout_s = timeout_s
+        self._max_connections = max_connections
+        self._breaker = breaker
+        self._slots = asyncio.Semaphore(max_connections)
+        self._client: Redis | RedisCluster | None = None
+
+    @property
+    def cluster(self) -> bool:
+        return self._cluster
+
+    def _make_client(self) -> Redis | RedisCluster:
+        retry = Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=1)
+        common = {
+            "socket_timeout": self._timeout_s,
+            "socket_connect_timeout": self._timeout_s,
+            "decode_responses": True,
+            "retry": retry,
+            "client_name": "cache-service",
+        }
+        if self._cluster:
+            return RedisCluster.from_url(self._url, max_connections=self._max_connections, **common)
+        pool = BlockingConnectionPool.from_url(
+            self._url,
+            max_connections=self._max_connections,
+            timeout=max(1.0, self._timeout_s * 4),
+            **common,
+        )
+        return Redis(connection_pool=pool)
+
+    async def call(self, operation: Callable[[Redis | RedisCluster], Awaitable[T]]) -> T:
+        """Run ``operation`` with the client, failing fast while Redis is known to be down."""
+
+        async def bounded() -> T:
+            if self._client is None:
+                self._client = self._make_client()
+            client = self._client
+            async with self._slots:
+                # Over the socket timeouts, a bound on the whole call (retries, cluster moves).
+                return await asyncio.wait_for(operation(client), self._timeout_s * 4)
+
+        return await self._breaker.call(bounded)
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+
+class RedisCache:
+    """``CacheTier`` on Redis: JSON values, namespaced keys, every entry expiring."""
+
+    name = "redis"
+
+    def __init__(self, connection: RedisConnection, *, prefix: str, ttl_s: int) -> None:
+        self._connection = connection
+        self._prefix = prefix
+        self._ttl_s = ttl_s
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, str]:
+        if not keys:
+            return {}
+        names = [self._prefix + key for key in keys]
+
+        async def read(client: Redis | RedisCluster) -> list[bytes | str | None]:
+            if len(names) == 1:
+                return [await client.get(names[0])]
+            if isinstance(client, RedisCluster):
+                return await client.mget_nonatomic(names)
+            return await client.mget(names)
+
+        found: dict[str, str] = {}
+        for key, raw in zip(keys, await self._connection.call(read), strict=True):
+            value = _decode(raw)
+            if value is not None:
+                found[key] = value
+        return found
+
+    async def set_many(self, items: Mapping[str, str]) -> None:
+        if not items:
+            return
+        encoded = {self._prefix + key: json.dumps(value) for key, value in items.items()}
+
+        async def write(client: Redis | RedisCluster) -> None:
+            if len(encoded) == 1:
+                ((name, value),) = encoded.items()
+                await client.set(name, value, ex=self._ttl_s)
+                return
+            pipe = client.pipeline(transaction=False)
+            for name, value in encoded.items():
+                pipe.set(name, value, ex=self._ttl_s)
+            await pipe.execute()
+
+        await self._connection.call(write)
+
+    async def ping(self) -> None:
+        await self._connection.call(lambda client: client.ping())
+
+    async def aclose(self) -> None:
+        await self._connection.aclose()
+
+
+class RedisLeaseBackend:
+    """``LeaseBackend`` on Redis: ``SET NX PX`` to take, Lua compare-and-act to renew or drop."""
+
+    def __init__(self, connection: RedisConnection, *, prefix: str) -> None:
+        self._connection = connection
+        self._prefix = prefix + "lease:"
+
+    async def acquire_lease(self, key: str, token: str, ttl_s: float) -> bool:
+        name, ttl_ms = self._prefix + key, int(ttl_s * 1000)
+        return bool(await self._connection.call(lambda c: c.set(name, token, nx=True, px=ttl_ms)))
+
+    async def renew_lease(self, key: str, token: str, ttl_s: float) -> bool:
+        name, ttl_ms = self._prefix + key, int(ttl_s * 1000)
+        renewed = await self._connection.call(lambda c: _eval(c, _RENEW, name, token, str(ttl_ms)))
+        return bool(renewed)
+
+    async def release_lease(self, key: str, token: str) -> None:
+        name = self._prefix + key
+        await self._connection.call(lambda c: _eval(c, _RELEASE, name, token))
+
+
+async def _eval(client: Redis | RedisCluster, script: str, key: str, *args: str) -> object:
+    result: object = await client.eval(script, 1, key, *args)
+    return result
+
+
+def _decode(raw: object) -> str | None:
+    """A stored value, or None for anything that is not one (a foreign or damaged entry)."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None

@@ -11,6 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cache_service.tiers.dynamodb import ITEM_ACTIONS
 from infra.bundling import layer_bundling
 from infra.config import ServiceConfig
 from infra.nag import acknowledge
@@ -21,7 +22,7 @@ LAYER = ROOT / "infra" / "layer"
 HANDLER = "cache_service.aws.handler"
 
 #: The item actions the DynamoDB tier calls; nothing else (no Scan, no Query, no table admin).
-TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchGetItem")
+TABLE_ACTIONS = ITEM_ACTIONS
 
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 

@@ -35,6 +35,15 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 TTL_ATTRIBUTE = "expires_at"
+#: Every API action the running service calls (``create_table`` is a local-only command).
+#: The CDK stack grants exactly these; a test records the calls a whole workload makes.
+ITEM_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+)
 # The largest value kept inline; item attributes and names must fit beside it in 400 KB.
 INLINE_BYTES = 300_000
 PART_BYTES = 300_000
@@ -42,6 +51,7 @@ BATCH_KEYS = 100  # BatchGetItem's limit per call.
 _UNPROCESSED_ATTEMPTS = 8
 _LEASE_PREFIX = "lease#"
 _NAMES = {"#v": "value", "#p": "parts", "#d": "digest"}
+_PING_KEY: dict[str, Any] = {"pk": {"S": "ping#"}}
 
 
 class DynamoDbStore:
@@ -126,7 +136,8 @@ class DynamoDbStore:
         return PutResult(stored=stored, created=created)
 
     async def ping(self) -> None:
-        await self._run(lambda client: client.describe_table(TableName=self._table))
+        # An item read, not DescribeTable: the function's role may only touch items.
+        await self._run(lambda client: client.get_item(TableName=self._table, Key=_PING_KEY))
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -60,3 +61,35 @@ async def test_an_unopenable_file_is_reported_as_unavailable(tmp_path: Path) -> 
 async def test_non_ascii_values_round_trip(store: SqliteStore) -> None:
     await store.put_if_absent({"k": "ÉTÉ ☃ 中文"})
     assert await store.get_many(["k"]) == {"k": "ÉTÉ ☃ 中文"}
+
+
+async def test_a_lease_excludes_a_second_holder_until_released(store: SqliteStore) -> None:
+    assert await store.acquire_lease("work", "token-a", ttl_s=30)
+    assert not await store.acquire_lease("work", "token-b", ttl_s=30)
+    await store.release_lease("work", "token-a")
+    assert await store.acquire_lease("work", "token-b", ttl_s=30)
+
+
+async def test_an_expired_lease_can_be_taken_over(store: SqliteStore) -> None:
+    assert await store.acquire_lease("work", "token-a", ttl_s=0.05)
+    await asyncio.sleep(0.1)
+    assert await store.acquire_lease("work", "token-b", ttl_s=30)
+    assert not await store.renew_lease("work", "token-a", ttl_s=30)
+
+
+async def test_only_the_holder_releases_or_renews_a_lease(store: SqliteStore) -> None:
+    assert await store.acquire_lease("work", "token-a", ttl_s=30)
+    await store.release_lease("work", "token-b")
+    assert not await store.renew_lease("work", "token-b", ttl_s=30)
+    assert not await store.acquire_lease("work", "token-c", ttl_s=30)
+
+
+async def test_a_lease_is_shared_by_two_stores_on_one_file(tmp_path: Path) -> None:
+    first = SqliteStore(tmp_path / "shared.db", timeout_s=5, retry_after_s=1)
+    second = SqliteStore(tmp_path / "shared.db", timeout_s=5, retry_after_s=1)
+    try:
+        assert await first.acquire_lease("work", "token-a", ttl_s=30)
+        assert not await second.acquire_lease("work", "token-b", ttl_s=30)
+    finally:
+        await first.aclose()
+        await second.aclose()

@@ -1,0 +1,1 @@
+"""cache-cli: exercise, measure and verify a cache-service deployment from the command line."""

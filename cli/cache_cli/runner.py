@@ -21,7 +21,7 @@ _ALLOWED = {POST: (200, 201), GET: (200,)}
 
 
 class Unreachable(Exception):
-    """Not one request of the first round got an HTTP answer."""
+    """Not one request of the first round could connect."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class RunResult:
     records: list[RequestRecord] = field(default_factory=list)
     check: ConsistencyCheck = field(default_factory=ConsistencyCheck)
     duration_s: float = 0.0
+    connected: bool = False
 
 
 def plan(payloads: list[Payload], *, repeat: int, unique: bool) -> list[list[Iteration]]:
@@ -72,7 +73,7 @@ async def run_load(
             plan(payloads, repeat=settings.repeat, unique=settings.unique)
         ):
             await _in_pool(round_, exchange, settings.concurrency, on_iteration)
-            if number == 0 and not any(r.status is not None for r in result.records):
+            if number == 0 and not result.connected:
                 raise Unreachable(result.records[0].error if result.records else "no answer")
     result.duration_s = time.perf_counter() - started
     return result
@@ -137,12 +138,15 @@ class _Exchange:
             response = await self._client.request(method, url, json=payload)
         except httpx.HTTPError as error:
             latency = _ms_since(started)
+            if not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+                self._result.connected = True
             failure = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             self._result.records.append(
                 RequestRecord(iteration, endpoint, None, latency, None, None, failure)
             )
             return None
         latency = _ms_since(started)
+        self._result.connected = True
         if response.status_code not in _ALLOWED[endpoint]:
             self._result.records.append(
                 RequestRecord(

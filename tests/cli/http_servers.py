@@ -1,0 +1,172 @@
+"""Small local HTTP servers for what a real cache-service cannot be made to do on demand."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+import httpx
+
+FAKE_ID = "a" * 64
+
+
+@dataclass
+class Answer:
+    """What a scripted server sends back."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def contract_answer(method: str, path: str, calls: int) -> Answer:
+    """A well-behaved cache: MISS first, HIT after, GET agrees with POST."""
+    body = {"id": FAKE_ID, "output": ["A"]}
+    if method == "GET":
+        return Answer(200, body, {"X-Cache": "HIT"})
+    return (
+        Answer(201, body, {"X-Cache": "MISS"})
+        if calls == 1
+        else Answer(200, body, {"X-Cache": "HIT"})
+    )
+
+
+@dataclass
+class Seen:
+    """One request a server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+class LocalServer:
+    """A threaded HTTP server on a free loopback port, for a ``with`` block."""
+
+    def __init__(self) -> None:
+        self.seen: list[Seen] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class ScriptedServer(LocalServer):
+    """Answers every request with ``script(method, path, nth call)``; records what it saw."""
+
+    def __init__(
+        self,
+        script: Callable[[str, str, int], Answer] = contract_answer,
+        *,
+        delay_s: float = 0.0,
+    ) -> None:
+        self.script = script
+        self.delay_s = delay_s
+        self.in_flight = 0
+        self.most_in_flight = 0
+        super().__init__()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                self.rfile.read(length)
+                with owner._lock:
+                    owner.seen.append(Seen(self.command, self.path, dict(self.headers)))
+                    calls = sum(s.method == self.command for s in owner.seen)
+                    owner.in_flight += 1
+                    owner.most_in_flight = max(owner.most_in_flight, owner.in_flight)
+                try:
+                    time.sleep(owner.delay_s)
+                    answer = owner.script(self.command, self.path, calls)
+                    data = json.dumps(answer.body).encode()
+                    self.send_response(answer.status)
+                    for name, value in {
+                        "Content-Type": "application/json",
+                        **answer.headers,
+                    }.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                finally:
+                    with owner._lock:
+                        owner.in_flight -= 1
+
+            def do_GET(self) -> None:
+                self._answer()
+
+            def do_POST(self) -> None:
+                self._answer()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        return Handler
+
+
+class StageProxy(LocalServer):
+    """An API Gateway stand-in: serves the service under ``/<stage>`` and nothing else."""
+
+    def __init__(self, upstream: str, stage: str = "prod") -> None:
+        self.upstream = upstream
+        self.prefix = f"/{stage}"
+        super().__init__()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                owner.seen.append(Seen(self.command, self.path, dict(self.headers)))
+                if not self.path.startswith(owner.prefix + "/"):
+                    status, headers, data = 403, {}, b'{"message":"Missing Authentication Token"}'
+                else:
+                    response = httpx.request(
+                        self.command,
+                        owner.upstream + self.path.removeprefix(owner.prefix),
+                        content=body,
+                        headers={"content-type": self.headers.get("content-type", "")},
+                        timeout=10,
+                    )
+                    status, data = response.status_code, response.content
+                    headers = {k: v for k, v in response.headers.items() if k.lower() == "x-cache"}
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._forward()
+
+            def do_POST(self) -> None:
+                self._forward()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        return Handler

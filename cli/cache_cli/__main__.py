@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from pydantic import ValidationError
@@ -38,20 +40,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(argv: Sequence[str] | None) -> int:
     settings = parse_settings(argv)
     payloads = read_payloads(input_path=settings.input, json_text=settings.json_payload)
-    with _report_stream(settings.output) as report_stream:
-        try:
-            result = asyncio.run(_load(settings, payloads))
-        except Unreachable as error:
-            return _fail(f"cannot reach {settings.host}: {error}", code=1)
-        summary = summarize(settings, len(payloads), result)
-        human = Console(file=sys.stderr if report_stream is sys.stdout else sys.stdout)
-        if settings.format is ReportFormat.JSON:
-            print_summary_json(human, summary)
-        else:
-            print_summary_table(human, summary)
-        if report_stream is not None:
-            lines = (settings.output or "").endswith(".jsonl")
-            write_report(report_stream, summary, result.records, lines=lines)
+    if settings.output is not None and settings.output != "-":
+        _check_writable(Path(settings.output))
+    try:
+        result = asyncio.run(_load(settings, payloads))
+    except Unreachable as error:
+        return _fail(f"cannot reach {settings.host}: {error}", code=1)
+    summary = summarize(settings, len(payloads), result)
+    # With the report on stdout, the human summary moves to stderr.
+    human = Console(file=sys.stderr if settings.output == "-" else sys.stdout)
+    if settings.format is ReportFormat.JSON:
+        print_summary_json(human, summary)
+    else:
+        print_summary_table(human, summary)
+    if settings.output is not None:
+        with _report_stream(settings.output) as stream:
+            lines = settings.output.endswith(".jsonl")
+            write_report(stream, summary, result.records, lines=lines)
     return _verdict(result.records, summary["inconsistencies"])
 
 
@@ -63,19 +68,24 @@ async def _load(settings: CliSettings, payloads: list[dict[str, object]]) -> Run
         return await run_load(settings, payloads, lambda: progress.advance(task))
 
 
+def _check_writable(path: Path) -> None:
+    """Refuse before the run, not after it, a report that could not be written."""
+    folder = path.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK) or path.is_dir():
+        raise UsageError(f"cannot write {path}: no such folder, not writable, or a folder")
+
+
 @contextlib.contextmanager
-def _report_stream(output: str | None) -> Iterator[TextIO | None]:
-    if output is None:
-        yield None
-    elif output == "-":
+def _report_stream(output: str) -> Iterator[TextIO]:
+    if output == "-":
         yield sys.stdout
-    else:
-        try:
-            stream = open(output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
-        except OSError as error:
-            raise UsageError(f"cannot write {output}: {error.strerror or error}") from None
-        with stream:
-            yield stream
+        return
+    try:
+        stream = open(output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as error:
+        raise UsageError(f"cannot write {output}: {error.strerror or error}") from None
+    with stream:
+        yield stream
 
 
 def _verdict(records: list[RequestRecord], problems: list[str]) -> int:

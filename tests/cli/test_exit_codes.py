@@ -115,7 +115,8 @@ def test_a_payload_that_changes_id_exits_1_as_an_inconsistency() -> None:
         return Answer(201, {"id": f"{calls:064x}", "output": ["A"]}, {"X-Cache": "MISS"})
 
     with ScriptedServer(new_id_each_time) as server:
-        outcome = run_cli("-h", server.url, "-j", json.dumps(fresh_payload()), "-r", "2", "--no-get")
+        payload = json.dumps(fresh_payload())
+        outcome = run_cli("-h", server.url, "-j", payload, "-r", "2", "--no-get")
     assert outcome.code == 1
     assert "the same payload got two ids" in outcome.err
 

@@ -1,0 +1,85 @@
+"""-o: a machine-readable report, JSON or JSON Lines, to a file or to stdout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.cli.conftest import fresh_payload, run_cli
+from tests.cli.http_servers import Answer, ScriptedServer
+from tests.support.processes import ServiceProcess, free_port
+
+RECORD_FIELDS = {"iteration", "endpoint", "status", "latency_ms", "cache", "id", "error"}
+
+
+def test_output_file_holds_the_summary_and_one_record_per_request(
+    cli: Any, service: ServiceProcess, tmp_path: Path
+) -> None:
+    report_path = tmp_path / "report.json"
+    outcome = cli(
+        "-h", service.url, "-j", json.dumps(fresh_payload()), "-r", "2", "-o", str(report_path)
+    )
+    assert outcome.code == 0, outcome.err
+    report = json.loads(report_path.read_text())
+    assert report["summary"]["ok"] is True
+    records = report["requests"]
+    assert [
+        (r["endpoint"], r["status"], r["cache"])
+        for r in sorted(records, key=lambda r: (r["iteration"], r["endpoint"] != "POST /payload"))
+    ] == [
+        ("POST /payload", 201, "MISS"),
+        ("GET /payload/{id}", 200, "HIT"),
+        ("POST /payload", 200, "HIT"),
+        ("GET /payload/{id}", 200, "HIT"),
+    ]
+    assert all(set(r) == RECORD_FIELDS for r in records)
+    assert len({r["id"] for r in records}) == 1
+
+
+def test_a_jsonl_output_file_has_one_request_per_line_and_the_summary_last(
+    cli: Any, service: ServiceProcess, tmp_path: Path
+) -> None:
+    report_path = tmp_path / "report.jsonl"
+    cli("-h", service.url, "-j", json.dumps(fresh_payload()), "-r", "3", "-o", str(report_path))
+    lines = [json.loads(line) for line in report_path.read_text().splitlines()]
+    assert [line["type"] for line in lines] == ["request"] * 6 + ["summary"]
+    assert lines[-1]["endpoints"]["POST /payload"]["requests"] == 3
+
+
+def test_output_dash_puts_the_report_on_stdout_and_the_summary_on_stderr(
+    service: ServiceProcess,
+) -> None:
+    outcome = run_cli("-h", service.url, "-j", json.dumps(fresh_payload()), "-o", "-")
+    assert outcome.code == 0
+    assert set(json.loads(outcome.out)) == {"summary", "requests"}
+    assert "checks: consistent" in outcome.err
+
+
+def test_format_json_prints_the_summary_as_json(cli: Any, service: ServiceProcess) -> None:
+    outcome = cli("-h", service.url, "-j", json.dumps(fresh_payload()), "--format", "json")
+    summary = json.loads(outcome.out)
+    assert set(summary["endpoints"]) == {"POST /payload", "GET /payload/{id}"}
+    assert summary["inconsistencies"] == []
+
+
+def test_a_failed_request_is_recorded_with_its_status_and_error(cli: Any, tmp_path: Path) -> None:
+    report_path = tmp_path / "report.json"
+    with ScriptedServer(lambda *_: Answer(500, {"detail": "boom"})) as server:
+        outcome = cli("-h", server.url, "-j", "{}", "-o", str(report_path))
+    assert outcome.code == 1
+    [record] = json.loads(report_path.read_text())["requests"]
+    assert (record["status"], record["error"], record["id"]) == (500, "HTTP 500: boom", None)
+
+
+def test_an_unreachable_host_leaves_no_report_file(cli: Any, tmp_path: Path) -> None:
+    report_path = tmp_path / "report.json"
+    outcome = cli("-h", f"http://127.0.0.1:{free_port()}", "-j", "{}", "-o", str(report_path))
+    assert outcome.code == 1
+    assert not report_path.exists()
+
+
+def test_an_unwritable_output_file_is_a_usage_error(cli: Any, tmp_path: Path) -> None:
+    outcome = cli("-j", "{}", "-o", str(tmp_path / "no-such-dir" / "report.json"))
+    assert outcome.code == 2
+    assert "cannot write" in outcome.err

@@ -29,11 +29,9 @@ def contract_answer(method: str, path: str, calls: int) -> Answer:
     body = {"id": FAKE_ID, "output": ["A"]}
     if method == "GET":
         return Answer(200, body, {"X-Cache": "HIT"})
-    return (
-        Answer(201, body, {"X-Cache": "MISS"})
-        if calls == 1
-        else Answer(200, body, {"X-Cache": "HIT"})
-    )
+    if calls == 1:
+        return Answer(201, body, {"X-Cache": "MISS"})
+    return Answer(200, body, {"X-Cache": "HIT"})
 
 
 @dataclass
@@ -42,11 +40,11 @@ class Seen:
 
     method: str
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # Names in lower case.
 
 
 class LocalServer:
-    """A threaded HTTP server on a free loopback port, for a ``with`` block."""
+    """A threaded HTTP server on a free loopback port that records every request it sees."""
 
     def __init__(self) -> None:
         self.seen: list[Seen] = []
@@ -58,8 +56,40 @@ class LocalServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def respond(self, seen: Seen, body: bytes) -> Answer:
+        """The answer to one request; subclasses decide."""
         raise NotImplementedError
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                seen = Seen(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}
+                )
+                with owner._lock:
+                    owner.seen.append(seen)
+                answer = owner.respond(seen, body)
+                data = json.dumps(answer.body).encode()
+                self.send_response(answer.status)
+                for name, value in {"Content-Type": "application/json", **answer.headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._answer()
+
+            def do_POST(self) -> None:
+                self._answer()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        return Handler
 
     def __enter__(self) -> Self:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -71,7 +101,7 @@ class LocalServer:
 
 
 class ScriptedServer(LocalServer):
-    """Answers every request with ``script(method, path, nth call)``; records what it saw."""
+    """Answers with ``script(method, path, nth call of that method)`` after ``delay_s``."""
 
     def __init__(
         self,
@@ -85,45 +115,17 @@ class ScriptedServer(LocalServer):
         self.most_in_flight = 0
         super().__init__()
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                self.rfile.read(length)
-                with owner._lock:
-                    owner.seen.append(Seen(self.command, self.path, dict(self.headers)))
-                    calls = sum(s.method == self.command for s in owner.seen)
-                    owner.in_flight += 1
-                    owner.most_in_flight = max(owner.most_in_flight, owner.in_flight)
-                try:
-                    time.sleep(owner.delay_s)
-                    answer = owner.script(self.command, self.path, calls)
-                    data = json.dumps(answer.body).encode()
-                    self.send_response(answer.status)
-                    for name, value in {
-                        "Content-Type": "application/json",
-                        **answer.headers,
-                    }.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                finally:
-                    with owner._lock:
-                        owner.in_flight -= 1
-
-            def do_GET(self) -> None:
-                self._answer()
-
-            def do_POST(self) -> None:
-                self._answer()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        return Handler
+    def respond(self, seen: Seen, body: bytes) -> Answer:
+        with self._lock:
+            calls = sum(s.method == seen.method for s in self.seen)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            time.sleep(self.delay_s)
+            return self.script(seen.method, seen.path, calls)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
 
 
 class StageProxy(LocalServer):
@@ -134,39 +136,15 @@ class StageProxy(LocalServer):
         self.prefix = f"/{stage}"
         super().__init__()
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _forward(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                owner.seen.append(Seen(self.command, self.path, dict(self.headers)))
-                if not self.path.startswith(owner.prefix + "/"):
-                    status, headers, data = 403, {}, b'{"message":"Missing Authentication Token"}'
-                else:
-                    response = httpx.request(
-                        self.command,
-                        owner.upstream + self.path.removeprefix(owner.prefix),
-                        content=body,
-                        headers={"content-type": self.headers.get("content-type", "")},
-                        timeout=10,
-                    )
-                    status, data = response.status_code, response.content
-                    headers = {k: v for k, v in response.headers.items() if k.lower() == "x-cache"}
-                self.send_response(status)
-                for name, value in {"Content-Type": "application/json", **headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                self._forward()
-
-            def do_POST(self) -> None:
-                self._forward()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        return Handler
+    def respond(self, seen: Seen, body: bytes) -> Answer:
+        if not seen.path.startswith(self.prefix + "/"):
+            return Answer(403, {"message": "Missing Authentication Token"})
+        response = httpx.request(
+            seen.method,
+            self.upstream + seen.path.removeprefix(self.prefix),
+            content=body,
+            headers={"content-type": seen.headers.get("content-type", "")},
+            timeout=10,
+        )
+        cache = {"X-Cache": response.headers["x-cache"]} if "x-cache" in response.headers else {}
+        return Answer(response.status_code, response.json(), cache)

@@ -60,7 +60,7 @@ async def run_load(
     payloads: list[Payload],
     on_iteration: Callable[[], None] = lambda: None,
 ) -> RunResult:
-    """Send every iteration; raise ``Unreachable`` if the first round got no HTTP answer."""
+    """Send every iteration; raise ``Unreachable`` if no request of the first round connected."""
     headers = {"x-api-key": settings.api_key.get_secret_value()} if settings.api_key else {}
     limits = httpx.Limits(max_connections=settings.concurrency)
     result = RunResult()

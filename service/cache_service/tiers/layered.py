@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
+from ..breaker import CircuitOpen
 from ..metrics import Metrics
 from .ports import CacheTier, DurableStore, PutResult
 
@@ -79,20 +80,24 @@ class LayeredStore:
     async def _cache_get(self, cache: CacheTier, keys: Sequence[str]) -> dict[str, str]:
         try:
             return await cache.get_many(keys)
-        except Exception:
-            log.warning(
-                "cache tier %s failed on read; treating as a miss", cache.name, exc_info=True
-            )
-            self._metrics.tier_errors.labels(cache.name, "get").inc()
+        except Exception as exc:
+            self._failed(cache, "get", exc)
             return {}
 
     async def _backfill(self, caches: Sequence[CacheTier], items: Mapping[str, str]) -> None:
         for cache in caches:
             try:
                 await cache.set_many(items)
-            except Exception:
-                log.warning("cache tier %s failed on write; skipped", cache.name, exc_info=True)
-                self._metrics.tier_errors.labels(cache.name, "set").inc()
+            except Exception as exc:
+                self._failed(cache, "set", exc)
+
+    def _failed(self, cache: CacheTier, operation: str, exc: Exception) -> None:
+        self._metrics.tier_errors.labels(cache.name, operation).inc()
+        if isinstance(exc, CircuitOpen):
+            return  # Skipped on purpose; the breaker logged the failure that opened it.
+        log.warning(
+            "cache tier %s failed on %s; treated as a miss", cache.name, operation, exc_info=exc
+        )
 
     def _record(self, tier: str, hits: int, misses: int) -> None:
         if hits:

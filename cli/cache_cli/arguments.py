@@ -63,7 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write the report to FILE (.jsonl: JSON Lines), - for stdout",
     )
-    add("-c", "--concurrency", metavar="N", help="iterations (POST, then GET) in flight at once (default 1)")
+    add(
+        "-c",
+        "--concurrency",
+        metavar="N",
+        help="iterations (POST, then GET) in flight at once (default 1)",
+    )
     add("--timeout", metavar="S", help="seconds allowed for each request (default 10)")
     add("--api-key", metavar="KEY", help="send KEY as x-api-key (API Gateway usage plans)")
     add("--format", metavar="table|json", help="summary format (default table)")

@@ -1,11 +1,14 @@
-"""Fixtures shared by every test folder."""
+"""Fixtures shared by every test folder: the real servers the tests talk to."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from tests.support.moto_process import MotoServer
+from tests.support.redis_process import RedisCluster, RedisServer
 from tests.support.transformer_server import TransformerServer
 
 
@@ -14,3 +17,38 @@ def transformer_server() -> Iterator[TransformerServer]:
     """A fresh counting HTTP transformer for one test."""
     with TransformerServer(delay_s=0.02) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A standalone redis-server for one test module (tests keep apart by ``redis_prefix``)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A 3-master Redis Cluster for the session."""
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dynamodb_table(moto_server: MotoServer) -> str:
+    """A fresh table per test on the shared moto server."""
+    return moto_server.create_table(f"cache-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix of one's own on a shared Redis."""
+    return f"t{uuid.uuid4().hex[:8]}:"

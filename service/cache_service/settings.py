@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     )
     redis_ttl_s: int = Field(7 * 24 * 3600, ge=1, description="Expiry of Redis entries.")
     redis_timeout_s: float = Field(
-        0.25, gt=0, description="Socket and connect timeout of one Redis call."
+        0.5, gt=0, description="Socket and connect timeout of one Redis call."
     )
     redis_max_connections: int = Field(
         64, ge=1, description="Redis connection pool size; callers wait for a free one."

@@ -17,6 +17,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.maint_notifications import MaintNotificationsConfig
 
 from ..breaker import CircuitBreaker
 
@@ -27,6 +28,7 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     redis_errors.ConnectionError,
     redis_errors.TimeoutError,
     redis_errors.ClusterDownError,
+    redis_errors.RedisClusterException,  # "cannot be connected": no startup node answered
     redis_errors.MaxConnectionsError,
     OSError,
     TimeoutError,
@@ -72,6 +74,7 @@ class RedisConnection:
         self._max_connections = max_connections
         self._breaker = breaker
         self._slots = asyncio.Semaphore(max_connections)
+        self._connecting = asyncio.Lock()
         self._client: Redis | RedisCluster | None = None
 
     @property
@@ -83,9 +86,13 @@ class RedisConnection:
         common = {
             "socket_timeout": self._timeout_s,
             "socket_connect_timeout": self._timeout_s,
-            "decode_responses": True,
+            # Bytes, decoded per value: one foreign non-UTF-8 entry must not fail a whole batch.
+            "decode_responses": False,
             "retry": retry,
             "client_name": "cache-service",
+            # redis-py 8 probes for maintenance push notifications on every new connection;
+            # ElastiCache and Redis OSS 7 do not send them, and the probe is one more round trip.
+            "maint_notifications_config": MaintNotificationsConfig(enabled=False),
         }
         if self._cluster:
             return RedisCluster.from_url(self._url, max_connections=self._max_connections, **common)
@@ -101,14 +108,24 @@ class RedisConnection:
         """Run ``operation`` with the client, failing fast while Redis is known to be down."""
 
         async def bounded() -> T:
-            if self._client is None:
-                self._client = self._make_client()
-            client = self._client
             async with self._slots:
+                client = self._client or await self._connect()
                 # Over the socket timeouts, a bound on the whole call (retries, cluster moves).
                 return await asyncio.wait_for(operation(client), self._timeout_s * 4)
 
         return await self._breaker.call(bounded)
+
+    async def _connect(self) -> Redis | RedisCluster:
+        """Make the client once. A cluster client learns the slot map first, under a lock:
+        left to itself, each concurrent first command starts its own discovery, and each one
+        closes the connections the others are using."""
+        async with self._connecting:
+            if self._client is None:
+                client = self._make_client()
+                if isinstance(client, RedisCluster):
+                    await asyncio.wait_for(client.initialize(), self._timeout_s * 4)
+                self._client = client
+            return self._client
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
@@ -197,10 +214,10 @@ async def _eval(client: Redis | RedisCluster, script: str, key: str, *args: str)
 
 def _decode(raw: object) -> str | None:
     """A stored value, or None for anything that is not one (a foreign or damaged entry)."""
-    if not isinstance(raw, str):
+    if not isinstance(raw, bytes | str):
         return None
     try:
         value = json.loads(raw)
-    except ValueError:
+    except ValueError:  # UnicodeDecodeError included.
         return None
     return value if isinstance(value, str) else None

@@ -1,0 +1,188 @@
+"""The DynamoDB store against moto's server over HTTP, as boto3 talks to the real one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from cache_service.errors import StoreUnavailable
+from cache_service.tiers.dynamodb import INLINE_BYTES, ITEM_ACTIONS, DynamoDbStore
+from tests.support.processes import free_port
+
+
+@pytest.fixture
+def aws_env(moto_server: Any, dynamodb_table: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    for name, value in moto_server.env(dynamodb_table).items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    return dynamodb_table
+
+
+@pytest.fixture
+async def store(aws_env: str) -> AsyncIterator[DynamoDbStore]:
+    store = DynamoDbStore(aws_env, timeout_s=5, retry_after_s=1, ttl_s=3600, recorded_by="t@1")
+    yield store
+    await store.aclose()
+
+
+def _item(table: str, key: str) -> dict[str, Any]:
+    client = boto3.client("dynamodb")
+    return client.get_item(TableName=table, Key={"pk": {"S": key}}, ConsistentRead=True)["Item"]
+
+
+async def test_put_if_absent_creates_then_keeps_the_first_value(store: DynamoDbStore) -> None:
+    first = await store.put_if_absent({"payload:a": "ONE"})
+    second = await store.put_if_absent({"payload:a": "TWO", "payload:b": "NEW"})
+    assert (first.created, first.stored) == ({"payload:a"}, {"payload:a": "ONE"})
+    assert second.created == {"payload:b"}
+    assert second.stored == {"payload:a": "ONE", "payload:b": "NEW"}
+
+
+async def test_an_item_records_when_and_by_which_transformer_and_when_it_expires(
+    store: DynamoDbStore, aws_env: str
+) -> None:
+    await store.put_if_absent({"payload:meta": "X"})
+    item = _item(aws_env, "payload:meta")
+    assert item["transformer"] == {"S": "t@1"}
+    created, expires = float(item["created_at"]["N"]), int(item["expires_at"]["N"])
+    assert 3599 <= expires - created <= 3601
+
+
+async def test_batch_reads_go_past_the_hundred_key_limit(store: DynamoDbStore) -> None:
+    items = {f"string:{i}": f"V{i}" for i in range(250)}
+    await store.put_if_absent(items)
+    assert await store.get_many([*items, "string:absent"], consistent=True) == items
+
+
+async def test_a_value_larger_than_an_item_is_split_and_read_back(store: DynamoDbStore) -> None:
+    # Random-ish text that compresses poorly, well past DynamoDB's 400 KB item limit.
+    value = "".join(f"{i * 7919 % 1000003:x}," for i in range(200_000))
+    assert len(value.encode()) > 3 * INLINE_BYTES
+    put = await store.put_if_absent({"payload:big": value})
+    assert put.created == {"payload:big"}
+    assert await store.get_many(["payload:big"], consistent=True) == {"payload:big": value}
+    assert await store.get_many(["payload:big", "payload:other"]) == {"payload:big": value}
+
+
+async def test_a_missing_table_is_a_503_that_says_how_to_create_it(aws_env: str) -> None:
+    store = DynamoDbStore("no-such-table", timeout_s=5, retry_after_s=3)
+    try:
+        with pytest.raises(StoreUnavailable, match="create-table") as caught:
+            await store.get_many(["payload:x"])
+        assert caught.value.retry_after_s == 3
+    finally:
+        await store.aclose()
+
+
+async def test_an_endpoint_that_does_not_answer_is_a_503(
+    monkeypatch: pytest.MonkeyPatch, aws_env: str
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{free_port()}")
+    store = DynamoDbStore(aws_env, timeout_s=2, retry_after_s=1)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.put_if_absent({"payload:x": "X"})
+    finally:
+        await store.aclose()
+
+
+def test_create_table_creates_it_once_and_then_says_it_exists(
+    moto_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CACHE_")}
+    environment.update(moto_server.env("created-by-cli"))
+
+    def create() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cache_service", "create-table"],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    first, second = create(), create()
+    assert (first.returncode, first.stdout.strip()) == (0, "table created-by-cli created")
+    assert (second.returncode, second.stdout.strip()) == (0, "table created-by-cli already exists")
+    for name, value in moto_server.env("created-by-cli").items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    ttl = boto3.client("dynamodb").describe_time_to_live(TableName="created-by-cli")
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
+
+
+class RecordingProxy:
+    """Forwards DynamoDB calls to moto and records each call's action (``X-Amz-Target``)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.actions: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                target = self.headers.get("X-Amz-Target", "")
+                proxy.actions.append("dynamodb:" + target.rpartition(".")[2])
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                reply = httpx.post(upstream, content=body, headers=headers, timeout=10)
+                self.send_response(reply.status_code)
+                for name, value in reply.headers.items():
+                    if name.lower() not in {"content-length", "transfer-encoding", "connection"}:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(reply.content)))
+                self.end_headers()
+                self.wfile.write(reply.content)
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def recording(
+    moto_server: Any, aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[RecordingProxy]:
+    proxy = RecordingProxy(moto_server.endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", proxy.url)
+    yield proxy
+    proxy.close()
+
+
+async def test_a_whole_workload_calls_only_the_actions_the_stack_grants(
+    recording: RecordingProxy, aws_env: str
+) -> None:
+    from cache_service.app import build_components
+    from cache_service.settings import Settings
+
+    settings = Settings(
+        store="dynamodb", dynamodb_table=aws_env, transformer_delay_ms=0, l1_max_entries=0
+    )
+    components = build_components(settings)
+    try:
+        made = await components.service.submit(["a", "b", "x" * 400_000], ["c", "d", "e"])
+        again = await components.service.submit(["a", "b", "x" * 400_000], ["c", "d", "e"])
+        fetched = await components.service.fetch(made.id)
+        await components.store.ping()
+    finally:
+        await components.aclose()
+    assert fetched is not None
+    assert (made.created, again.created, fetched.output) == (True, False, made.output)
+    print("actions called:", sorted(set(recording.actions)))
+    assert set(recording.actions) <= set(ITEM_ACTIONS)
+    assert {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"} <= set(recording.actions)

@@ -1,0 +1,300 @@
+"""Real ``cache-service`` processes sharing Redis and a durable store, with faults injected.
+
+Each test starts its processes, does something to the shared parts (kill Redis, stop the
+DynamoDB endpoint, kill -9 a service), and prints what it did and the counts it saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.processes import ServiceProcess, free_port
+from tests.support.transformer_server import TransformerServer
+
+
+def _env(**values: str) -> dict[str, str]:
+    return {"CACHE_TRANSFORMER_DELAY_MS": "0", **values}
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[list[ServiceProcess]]:
+    """Processes started through this list are stopped at the end of the test."""
+    started: list[ServiceProcess] = []
+    yield started
+    for service in started:
+        service.stop()
+
+
+def start(services: list[ServiceProcess], env: Mapping[str, str], workdir: Path) -> ServiceProcess:
+    service = ServiceProcess(env=env, workdir=workdir).start()
+    services.append(service)
+    return service
+
+
+def shared_env(
+    transformer: TransformerServer,
+    moto_server: Any,
+    table: str,
+    redis_url: str | None,
+    prefix: str,
+    **extra: str,
+) -> dict[str, str]:
+    env = _env(CACHE_TRANSFORMER_URL=transformer.url, **moto_server.env(table), **extra)
+    if redis_url is not None:
+        env.update(CACHE_REDIS_URL=redis_url, CACHE_REDIS_PREFIX=prefix)
+    return env
+
+
+def overlapping_payloads(count: int) -> list[dict[str, list[str]]]:
+    """Payloads that share most of their strings, so processes race for the same work."""
+    words = [f"word-{i}" for i in range(12)]
+    return [
+        {"list_1": [words[i % 12], words[(i + 1) % 12]], "list_2": [words[(i + 5) % 12], "x"]}
+        for i in range(count)
+    ]
+
+
+async def post_all(
+    urls: list[str], bodies: list[dict[str, list[str]]], timeout_s: float = 30
+) -> list[httpx.Response]:
+    async with httpx.AsyncClient(timeout=timeout_s) as client:
+        return await asyncio.gather(
+            *(
+                client.post(f"{url}/payload", json=body)
+                for url, body in zip(itertools.cycle(urls), bodies, strict=False)
+            )
+        )
+
+
+def check_exactly_once(
+    transformer: TransformerServer,
+    bodies: list[dict[str, list[str]]],
+    responses: list[httpx.Response],
+) -> None:
+    distinct_strings = {s for body in bodies for s in body["list_1"] + body["list_2"]}
+    by_payload: dict[str, list[httpx.Response]] = {}
+    for body, response in zip(bodies, responses, strict=True):
+        key = repr(body)
+        by_payload.setdefault(key, []).append(response)
+    created = Counter(
+        key for key, replies in by_payload.items() for r in replies if r.status_code == 201
+    )
+    print(
+        f"{len(responses)} POSTs, {len(by_payload)} payloads, {len(distinct_strings)} strings, "
+        f"{transformer.total_calls} transformer calls, statuses "
+        f"{sorted(Counter(r.status_code for r in responses).items())}"
+    )
+    assert {r.status_code for r in responses} <= {200, 201}
+    assert dict(transformer.calls) == dict.fromkeys(distinct_strings, 1)
+    assert created == dict.fromkeys(by_payload, 1)
+    for replies in by_payload.values():
+        assert len({r.content for r in replies}) == 1
+
+
+async def test_two_processes_sharing_redis_and_dynamodb_call_the_transformer_once_per_string(
+    services: list[ServiceProcess],
+    tmp_path: Path,
+    transformer_server: TransformerServer,
+    moto_server: Any,
+    dynamodb_table: str,
+    redis_server: Any,
+    redis_prefix: str,
+) -> None:
+    transformer_server.delay_s = 0.3  # All 40 requests arrive while the first calls run.
+    env = shared_env(
+        transformer_server, moto_server, dynamodb_table, redis_server.url, redis_prefix
+    )
+    first, second = start(services, env, tmp_path), start(services, env, tmp_path)
+    bodies = overlapping_payloads(20) * 2
+    responses = await post_all([first.url, second.url], bodies)
+    check_exactly_once(transformer_server, bodies, responses)
+
+
+async def test_two_processes_on_a_redis_cluster_call_the_transformer_once_per_string(
+    services: list[ServiceProcess],
+    tmp_path: Path,
+    transformer_server: TransformerServer,
+    moto_server: Any,
+    dynamodb_table: str,
+    redis_cluster: Any,
+    redis_prefix: str,
+) -> None:
+    transformer_server.delay_s = 0.3
+    env = shared_env(
+        transformer_server,
+        moto_server,
+        dynamodb_table,
+        redis_cluster.url,
+        redis_prefix,
+        CACHE_REDIS_CLUSTER="true",
+    )
+    first, second = start(services, env, tmp_path), start(services, env, tmp_path)
+    bodies = overlapping_payloads(20) * 2
+    responses = await post_all([first.url, second.url], bodies)
+    check_exactly_once(transformer_server, bodies, responses)
+
+
+async def test_without_redis_two_processes_on_one_sqlite_file_lease_through_the_store(
+    services: list[ServiceProcess], tmp_path: Path, transformer_server: TransformerServer
+) -> None:
+    transformer_server.delay_s = 0.3
+    env = _env(
+        CACHE_TRANSFORMER_URL=transformer_server.url,
+        CACHE_SQLITE_PATH=str(tmp_path / "shared.db"),
+    )
+    first, second = start(services, env, tmp_path), start(services, env, tmp_path)
+    bodies = overlapping_payloads(20) * 2
+    responses = await post_all([first.url, second.url], bodies)
+    check_exactly_once(transformer_server, bodies, responses)
+
+
+async def test_a_redis_that_is_down_at_start_costs_nothing_but_speed(
+    services: list[ServiceProcess], tmp_path: Path
+) -> None:
+    env = _env(CACHE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", CACHE_STORE="memory")
+    service = start(services, env, tmp_path)
+    async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
+        posted = await client.post("/payload", json={"list_1": ["a"], "list_2": ["b"]})
+        got = await client.get(f"/payload/{posted.json()['id']}")
+        ready = await client.get("/ready")
+    print("ready while Redis is down:", ready.json())
+    assert (posted.status_code, got.status_code) == (201, 200)
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "degraded"
+    assert ready.json()["tiers"]["redis"] != "ok"
+
+
+async def test_redis_killed_mid_run_and_restarted_is_survived_and_rejoined(
+    services: list[ServiceProcess],
+    tmp_path: Path,
+    redis_server: Any,
+    redis_prefix: str,
+) -> None:
+    env = _env(
+        CACHE_REDIS_URL=redis_server.url,
+        CACHE_REDIS_PREFIX=redis_prefix,
+        CACHE_REDIS_COOLDOWN_S="0.5",
+        CACHE_SQLITE_PATH=str(tmp_path / "store.db"),
+        CACHE_L1_MAX_ENTRIES="0",  # Every GET goes to Redis first, so its loss shows.
+    )
+    service = start(services, env, tmp_path)
+    statuses: Counter[int] = Counter()
+    async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
+
+        async def round_trip(i: int) -> None:
+            posted = await client.post("/payload", json={"list_1": [f"s{i}"], "list_2": ["b"]})
+            statuses[posted.status_code] += 1
+            got = await client.get(f"/payload/{posted.json()['id']}")
+            statuses[got.status_code] += 1
+
+        for i in range(20):
+            await round_trip(i)
+        redis_server.kill()
+        for i in range(20, 60):
+            await round_trip(i)
+        down = (await client.get("/ready")).json()
+        redis_server.restart()
+        deadline = time.monotonic() + 10
+        while (ready := (await client.get("/ready")).json())["status"] != "ready":
+            assert time.monotonic() < deadline, f"never rejoined Redis: {ready}"
+            await asyncio.sleep(0.2)
+        posted = await client.post("/payload", json={"list_1": ["after"], "list_2": ["b"]})
+        again = await client.get(f"/payload/{posted.json()['id']}")
+    print(f"statuses across the outage: {dict(statuses)}; ready while down: {down}")
+    assert set(statuses) == {200, 201}
+    assert down["status"] == "degraded"
+    assert again.headers["x-cache-tier"] == "redis"
+
+
+async def test_with_the_durable_store_down_a_new_post_is_503_and_cached_gets_still_answer(
+    services: list[ServiceProcess],
+    tmp_path: Path,
+    moto_server: Any,
+    dynamodb_table: str,
+    redis_server: Any,
+    redis_prefix: str,
+) -> None:
+    env = _env(
+        **moto_server.env(dynamodb_table),
+        CACHE_REDIS_URL=redis_server.url,
+        CACHE_REDIS_PREFIX=redis_prefix,
+        CACHE_STORE_TIMEOUT_S="2",
+        CACHE_RETRY_AFTER_S="7",
+    )
+    service = start(services, env, tmp_path)
+    async with httpx.AsyncClient(base_url=service.url, timeout=15) as client:
+        stored = await client.post("/payload", json={"list_1": ["kept"], "list_2": ["b"]})
+        moto_server.stop()
+        try:
+            refused = await client.post("/payload", json={"list_1": ["new"], "list_2": ["b"]})
+            cached = await client.get(f"/payload/{stored.json()['id']}")
+            ready = await client.get("/ready")
+        finally:
+            moto_server.restart()
+        retried = await client.post("/payload", json={"list_1": ["new"], "list_2": ["b"]})
+    print(
+        f"store down: POST {refused.status_code} {refused.json()}, GET of a stored id "
+        f"{cached.status_code}, /ready {ready.status_code}; "
+        f"after restart POST {retried.status_code}"
+    )
+    assert (refused.status_code, refused.headers["retry-after"]) == (503, "7")
+    assert "DynamoDB" in refused.json()["detail"]
+    assert cached.status_code == 200
+    assert ready.status_code == 503
+    assert retried.status_code == 201
+
+
+async def test_a_lease_holder_killed_mid_work_is_replaced_after_the_lease_expires(
+    services: list[ServiceProcess],
+    tmp_path: Path,
+    transformer_server: TransformerServer,
+    moto_server: Any,
+    dynamodb_table: str,
+    redis_server: Any,
+    redis_prefix: str,
+) -> None:
+    env = shared_env(
+        transformer_server,
+        moto_server,
+        dynamodb_table,
+        redis_server.url,
+        redis_prefix,
+        CACHE_LOCK_TTL_S="2",
+        CACHE_LOCK_WAIT_S="10",
+    )
+    holder, survivor = start(services, env, tmp_path), start(services, env, tmp_path)
+    body = {"list_1": ["orphaned"], "list_2": ["work"]}
+    transformer_server.mode = "hang"
+    async with httpx.AsyncClient(timeout=15) as client:
+        stuck = asyncio.create_task(client.post(f"{holder.url}/payload", json=body))
+        deadline = time.monotonic() + 10
+        while transformer_server.total_calls < 2:  # The holder is inside the transformer.
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        waiting = asyncio.create_task(client.post(f"{survivor.url}/payload", json=body))
+        await asyncio.sleep(0.3)
+        holder.kill()
+        transformer_server.mode = "ok"
+        started = time.monotonic()
+        finished = await waiting
+        waited = time.monotonic() - started
+        with pytest.raises(httpx.HTTPError):
+            await stuck
+    print(
+        f"holder killed; the survivor answered {finished.status_code} after {waited:.1f}s; "
+        f"transformer calls {dict(transformer_server.calls)}"
+    )
+    assert finished.status_code == 201
+    assert finished.json()["output"] == "ORPHANED, WORK"
+    assert waited < 10  # Bounded by CACHE_LOCK_WAIT_S, not a speed claim.
+    # The killed holder's calls were paid and lost; each string was redone once, no more.
+    assert dict(transformer_server.calls) == {"orphaned": 2, "work": 2}

@@ -1,0 +1,129 @@
+"""The Redis tier, on a standalone server and on a 3-master cluster (ElastiCache is one)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from cache_service.breaker import CircuitBreaker, CircuitOpen
+from cache_service.tiers.redis import UNREACHABLE, RedisCache, RedisConnection
+from tests.support.processes import free_port
+
+TTL_S = 600
+
+
+def connection(url: str, *, cluster: bool, cooldown_s: float = 5) -> RedisConnection:
+    breaker = CircuitBreaker("redis", cooldown_s=cooldown_s, failures=UNREACHABLE)
+    return RedisConnection(url, cluster=cluster, timeout_s=0.25, max_connections=8, breaker=breaker)
+
+
+@pytest.fixture(params=["standalone", "cluster"])
+def redis_target(request: pytest.FixtureRequest) -> Any:
+    """The server under test: a RedisServer or a RedisCluster from the harness."""
+    name = "redis_server" if request.param == "standalone" else "redis_cluster"
+    return request.getfixturevalue(name)
+
+
+@pytest.fixture
+async def cache(redis_target: Any, redis_prefix: str) -> AsyncIterator[RedisCache]:
+    cluster = type(redis_target).__name__ == "RedisCluster"
+    tier = RedisCache(
+        connection(redis_target.url, cluster=cluster), prefix=redis_prefix, ttl_s=TTL_S
+    )
+    yield tier
+    await tier.aclose()
+
+
+async def test_values_come_back_and_absent_keys_are_missing(cache: RedisCache) -> None:
+    await cache.set_many({"a": "FIRST", "b": 'ÜNICODE, "quoted"'})
+    assert await cache.get_many(["a", "b", "absent"]) == {
+        "a": "FIRST",
+        "b": 'ÜNICODE, "quoted"',
+    }
+
+
+async def test_a_batch_spanning_many_hash_slots_needs_no_cross_slot_command(
+    cache: RedisCache,
+) -> None:
+    items = {f"string:{i:04d}": f"V{i}" for i in range(300)}
+    await cache.set_many(items)
+    assert await cache.get_many([*items, "string:absent"]) == items
+
+
+async def test_entries_are_namespaced_json_and_expire(
+    cache: RedisCache, redis_target: Any, redis_prefix: str
+) -> None:
+    await cache.set_many({"payload:x": "OUT"})
+    raw = redis_target.client()
+    try:
+        assert json.loads(raw.get(f"{redis_prefix}payload:x")) == "OUT"
+        assert 0 < raw.ttl(f"{redis_prefix}payload:x") <= TTL_S
+        assert raw.get("payload:x") is None
+    finally:
+        raw.close()
+
+
+async def test_a_damaged_or_foreign_entry_reads_as_a_miss(
+    cache: RedisCache, redis_target: Any, redis_prefix: str
+) -> None:
+    raw = redis_target.client()
+    try:
+        raw.set(f"{redis_prefix}payload:pickled", b"\x80\x04\x95 not json")
+        raw.set(f"{redis_prefix}payload:number", "42")
+    finally:
+        raw.close()
+    assert await cache.get_many(["payload:pickled", "payload:number"]) == {}
+
+
+async def test_an_unreachable_redis_fails_once_then_is_skipped_without_waiting() -> None:
+    tier = RedisCache(
+        connection(f"redis://127.0.0.1:{free_port()}/0", cluster=False), prefix="p:", ttl_s=60
+    )
+    try:
+        with pytest.raises(UNREACHABLE):
+            await tier.get_many(["k"])
+        started = time.perf_counter()
+        for _ in range(100):
+            with pytest.raises(CircuitOpen):
+                await tier.get_many(["k"])
+        # Printed, not asserted: timing is the benchmark's business.
+        print(f"100 skipped calls took {time.perf_counter() - started:.4f}s")
+    finally:
+        await tier.aclose()
+
+
+async def test_it_reconnects_by_itself_when_redis_comes_back(redis_server: Any) -> None:
+    tier = RedisCache(
+        connection(redis_server.url, cluster=False, cooldown_s=0.2), prefix="re:", ttl_s=60
+    )
+    try:
+        await tier.set_many({"k": "before"})
+        redis_server.kill()
+        with pytest.raises(UNREACHABLE):
+            await tier.get_many(["k"])
+        redis_server.restart()
+        await asyncio.sleep(0.3)  # Past the cooldown: the next call is the trial.
+        await tier.set_many({"k": "after"})
+        assert await tier.get_many(["k"]) == {"k": "after"}
+    finally:
+        await tier.aclose()
+
+
+async def test_two_hundred_concurrent_first_calls_on_a_cluster_all_succeed(
+    redis_cluster: Any, redis_prefix: str
+) -> None:
+    # Each concurrent first command used to start its own slot discovery, which closed the
+    # connections the others were using.
+    tier = RedisCache(connection(redis_cluster.url, cluster=True), prefix=redis_prefix, ttl_s=60)
+    try:
+        results = await asyncio.gather(
+            *(tier.get_many([f"k{i}"]) for i in range(200)), return_exceptions=True
+        )
+    finally:
+        await tier.aclose()
+    assert [r for r in results if isinstance(r, BaseException)] == []

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck system-deps clean
+.PHONY: run test bench soak lint typecheck system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,16 @@ run: $(STAMP)
 ## Install into .venv, then lint, type-check and run the whole test suite.
 test: system-deps $(STAMP) lint typecheck
 	JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 $(BIN)/pytest
+
+## Benchmarks against a same-run baseline (needs wrk); writes bench/RESULTS.md. Not a test.
+bench: system-deps $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
+	$(BIN)/python -m bench.run
+
+## Five minutes of mixed load with memory measured at start and end (excluded from `make test`).
+soak: $(STAMP)
+	SOAK_SECONDS=$${SOAK_SECONDS:-300} $(BIN)/pytest -m soak -s tests/reliability/test_soak.py
 
 ## The tests start their own redis-server processes, and the CDK needs Node.js.
 system-deps:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import shutil
 import statistics
 import subprocess
@@ -28,8 +29,10 @@ import httpx
 
 from bench.load import LoadResult, wrk
 from tests.support.processes import free_port, wait_for_http
+from tests.support.redis_process import RedisServer
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
+PROFILE = Path(__file__).with_name("PROFILE.md")
 BRIEF = {"list_1": ["first string", "second string"], "list_2": ["other string", "another string"]}
 SERVER_CPU, LOAD_CPU = "0", "1"
 
@@ -111,7 +114,7 @@ def load(url: str, connections: int, seconds: int, body: str | None = None) -> L
     return result
 
 
-def hit_path(report: Report, workdir: Path, seconds: int) -> None:
+def hit_path(report: Report, workdir: Path, seconds: int, redis_url: str) -> None:
     section = "Hit path against the floor (wrk, requests/s)"
     report.table(
         section,
@@ -128,6 +131,12 @@ def hit_path(report: Report, workdir: Path, seconds: int) -> None:
     cases = [
         ("POST hit", {}, "post", "≥ 0.8"),
         ("GET hit, L1", {}, "get", "≥ 0.9"),
+        (
+            "GET hit, Redis only (L1 off)",
+            {"CACHE_L1_MAX_ENTRIES": "0", "CACHE_REDIS_URL": redis_url},
+            "get",
+            "shown",
+        ),
         ("GET hit, durable store only (L1 off)", {"CACHE_L1_MAX_ENTRIES": "0"}, "get", "shown"),
     ]
     for connections in (1, 64):
@@ -196,6 +205,113 @@ def miss_path(report: Report, workdir: Path, repeats: int) -> None:
             )
 
 
+def _calls(url: str) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith('cache_transformer_calls_total{outcome="ok"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def exactly_once(report: Report, workdir: Path, redis_url: str, seconds: int) -> None:
+    """Two processes, one Redis, one SQLite file, 64 clients racing over overlapping work."""
+    section = "Exactly-once under load: two processes sharing Redis, 64 concurrent clients"
+    report.table(
+        section, "POSTs", "payloads", "distinct strings", "transformer calls", "calls ÷ strings"
+    )
+    env = {
+        "CACHE_REDIS_URL": redis_url,
+        "CACHE_REDIS_PREFIX": f"bench-{uuid.uuid4().hex[:6]}:",
+        "CACHE_SQLITE_PATH": str(workdir / "shared.db"),
+        "CACHE_TRANSFORMER_DELAY_MS": "20",
+    }
+    nonce = uuid.uuid4().hex[:6]
+    words = [f"{nonce}-{i}" for i in range(400)]
+    first_cmd, _, first_port = service({}, workdir)
+    second_cmd, _, second_port = service({}, workdir)
+    with (
+        server(first_cmd, env, first_port) as first,
+        server(second_cmd, env, second_port) as second,
+    ):
+
+        async def race() -> tuple[int, set[str], set[str]]:
+            rng = random.Random(7)
+            bodies = []
+            for _ in range(seconds * 400):
+                picks = rng.sample(words, 4)
+                bodies.append({"list_1": picks[:2], "list_2": picks[2:]})
+            queue: asyncio.Queue[dict[str, list[str]]] = asyncio.Queue()
+            for body in bodies:
+                queue.put_nowait(body)
+            ids: set[str] = set()
+            strings: set[str] = set()
+
+            async def client(url: str) -> None:
+                async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+                    while not queue.empty():
+                        body = queue.get_nowait()
+                        response = await http.post("/payload", json=body)
+                        response.raise_for_status()
+                        ids.add(response.json()["id"])
+                        strings.update(body["list_1"] + body["list_2"])
+
+            await asyncio.gather(*(client((first, second)[n % 2]) for n in range(64)))
+            return len(bodies), ids, strings
+
+        posts, ids, strings = asyncio.run(race())
+        calls = _calls(first) + _calls(second)
+    report.row(
+        section,
+        str(posts),
+        str(len(ids)),
+        str(len(strings)),
+        f"{calls:.0f}",
+        f"{calls / len(strings):.2f}",
+    )
+
+
+def waiting_cost(report: Report, workdir: Path, redis_url: str, repeats: int) -> None:
+    """What polling costs a request that waits on another process's work."""
+    section = "Waiting on another process: the same new payload posted to both at once"
+    report.table(section, "transformer delay", "leader median", "waiter median", "waiter ÷ leader")
+    env = {
+        "CACHE_REDIS_URL": redis_url,
+        "CACHE_REDIS_PREFIX": f"bench-{uuid.uuid4().hex[:6]}:",
+        "CACHE_SQLITE_PATH": str(workdir / "waiting.db"),
+        "CACHE_TRANSFORMER_DELAY_MS": "100",
+    }
+    first_cmd, _, first_port = service({}, workdir)
+    second_cmd, _, second_port = service({}, workdir)
+    with (
+        server(first_cmd, env, first_port) as first,
+        server(second_cmd, env, second_port) as second,
+    ):
+
+        async def pair() -> tuple[float, float]:
+            body = {"list_1": [uuid.uuid4().hex], "list_2": [uuid.uuid4().hex]}
+            async with httpx.AsyncClient(timeout=60) as http:
+
+                async def timed(url: str) -> tuple[float, int]:
+                    started = time.perf_counter()
+                    response = await http.post(f"{url}/payload", json=body)
+                    return time.perf_counter() - started, response.status_code
+
+                (a, status_a), (b, _) = await asyncio.gather(timed(first), timed(second))
+            leader, waiter = (a, b) if status_a == 201 else (b, a)
+            return leader, waiter
+
+        pairs = [asyncio.run(pair()) for _ in range(repeats * 5)]
+    leader = statistics.median(p[0] for p in pairs)
+    waiter = statistics.median(p[1] for p in pairs)
+    report.row(
+        section,
+        "100 ms",
+        f"{leader * 1000:.0f} ms",
+        f"{waiter * 1000:.0f} ms",
+        f"{waiter / leader:.2f}",
+    )
+
+
 def lambda_start(report: Report, runs: int) -> None:
     from bench import lambda_start as cold
 
@@ -243,10 +359,18 @@ def main() -> None:
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        print("hit path…", flush=True)
-        hit_path(report, workdir, args.seconds)
-        print("miss path…", flush=True)
-        miss_path(report, workdir, args.repeats)
+        redis = RedisServer(workdir / "redis").start()
+        try:
+            print("hit path…", flush=True)
+            hit_path(report, workdir, args.seconds, redis.url)
+            print("miss path…", flush=True)
+            miss_path(report, workdir, args.repeats)
+            print("exactly once…", flush=True)
+            exactly_once(report, workdir, redis.url, args.seconds)
+            print("waiting…", flush=True)
+            waiting_cost(report, workdir, redis.url, args.repeats)
+        finally:
+            redis.stop()
     print("lambda…", flush=True)
     lambda_start(report, args.runs)
     machine = (
@@ -256,7 +380,8 @@ def main() -> None:
     )
     text = (
         f"# Benchmark results\n\nRun {started:%Y-%m-%d %H:%M} UTC with `make bench` "
-        f"(wrk {args.seconds}s per case). Machine: {machine}.\n\n{report.markdown()}"
+        f"(wrk {args.seconds}s per case). Machine: {machine}.\n\n{report.markdown()}\n"
+        f"{PROFILE.read_text()}"
     )
     RESULTS.write_text(text)
     print(f"\nwrote {RESULTS}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Request, Response
@@ -26,6 +27,8 @@ from .settings import Settings
 from .tiers.ports import CacheTier, DurableStore
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+
+log = logging.getLogger(__name__)
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -184,7 +187,14 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": str(exc.retry_after_s)},
         )
 
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        # Starlette would answer text/plain; on Lambda an escaping exception would become a
+        # bare API Gateway 502 the client cannot act on.
+        log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
     app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(TransformerError, transformer_failed)
     app.add_exception_handler(Unavailable, unavailable)
 

@@ -17,8 +17,6 @@ from .settings import Settings, describe_error
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from mangum import Mangum
-    from starlette.requests import Request
-    from starlette.responses import Response
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
@@ -97,18 +95,6 @@ class NoStoreErrors:
         await self.app(scope, receive, send_with_no_store)
 
 
-async def internal_error(request: Request, exc: Exception) -> Response:
-    """A JSON 500 for an exception nothing else handled.
-
-    Starlette would answer ``text/plain``; and an exception must never become a Lambda error,
-    because API Gateway then answers a bare 502 the client cannot act on.
-    """
-    from starlette.responses import JSONResponse
-
-    log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse({"detail": "internal error"}, status_code=500)
-
-
 async def misconfigured(scope: Scope, receive: Receive, send: Send) -> None:
     """The ASGI app served when the settings are invalid: a JSON 500 for every request."""
     body = b'{"detail":"the service is misconfigured; its log names the setting"}'
@@ -155,7 +141,6 @@ class LambdaHandler:
             log.error("%s", describe_error(exc))
             return Mangum(NoStoreErrors(misconfigured), lifespan="off")
         self._app = create_app(settings)
-        self._app.add_exception_handler(Exception, internal_error)
         # Mangum's default text types suffice: nothing here is compressed, so every body
         # (JSON, HTML, Prometheus text) leaves as text and a REST API needs no binary types.
         return Mangum(StagePrefix(NoStoreErrors(self._app)), lifespan="off")

@@ -88,7 +88,7 @@ class Coordinator:
         wait_s: float,
         retry_after_s: int,
         on_wait: Callable[[], None] = lambda: None,
-        poll_s: tuple[float, float] = (0.01, 0.2),
+        poll_s: tuple[float, float] = (0.01, 0.05),
     ) -> None:
         self._flights = SingleFlight()
         self._leases = leases

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
+from cache_service.app import create_app
+from cache_service.settings import Settings
 from tests.http.conftest import Api, open_api
 
 
@@ -73,3 +76,19 @@ async def test_docs_page_is_served(api: Api) -> None:
     response = await api.client.get("/docs")
     assert response.status_code == 200
     assert "openapi.json" in response.text
+
+
+async def test_an_unexpected_exception_is_a_json_500_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = create_app(Settings(store="memory"))
+
+    async def broken(id_: str) -> None:
+        raise RuntimeError("a secret detail")
+
+    monkeypatch.setattr(app.state.components.service, "fetch", broken)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/payload/" + "a" * 64)
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error"}

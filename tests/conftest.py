@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import pytest
 
 from tests.support.moto_process import MotoServer
+from tests.support.processes import ServiceProcess
 from tests.support.redis_process import RedisCluster, RedisServer
 from tests.support.transformer_server import TransformerServer
 
@@ -52,3 +54,27 @@ def dynamodb_table(moto_server: MotoServer) -> str:
 def redis_prefix() -> str:
     """A key prefix of one's own on a shared Redis."""
     return f"t{uuid.uuid4().hex[:8]}:"
+
+
+class Services:
+    """Starts ``cache-service`` processes for one test and stops them all at its end."""
+
+    def __init__(self, workdir: Path) -> None:
+        self._workdir = workdir
+        self._started: list[ServiceProcess] = []
+
+    def start(self, env: Mapping[str, str]) -> ServiceProcess:
+        service = ServiceProcess(env=env, workdir=self._workdir).start()
+        self._started.append(service)
+        return service
+
+    def stop_all(self) -> None:
+        for service in self._started:
+            service.stop()
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    started = Services(tmp_path)
+    yield started
+    started.stop_all()

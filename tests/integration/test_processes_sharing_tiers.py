@@ -10,34 +10,19 @@ import asyncio
 import itertools
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.processes import ServiceProcess, free_port
+from tests.conftest import Services
+from tests.support.processes import free_port
 from tests.support.transformer_server import TransformerServer
 
 
 def _env(**values: str) -> dict[str, str]:
     return {"CACHE_TRANSFORMER_DELAY_MS": "0", **values}
-
-
-@pytest.fixture
-def services(tmp_path: Path) -> Iterator[list[ServiceProcess]]:
-    """Processes started through this list are stopped at the end of the test."""
-    started: list[ServiceProcess] = []
-    yield started
-    for service in started:
-        service.stop()
-
-
-def start(services: list[ServiceProcess], env: Mapping[str, str], workdir: Path) -> ServiceProcess:
-    service = ServiceProcess(env=env, workdir=workdir).start()
-    services.append(service)
-    return service
 
 
 def shared_env(
@@ -100,68 +85,52 @@ def check_exactly_once(
         assert len({r.content for r in replies}) == 1
 
 
+@pytest.mark.parametrize("redis_kind", ["standalone", "cluster"])
 async def test_two_processes_sharing_redis_and_dynamodb_call_the_transformer_once_per_string(
-    services: list[ServiceProcess],
-    tmp_path: Path,
+    redis_kind: str,
+    services: Services,
+    request: pytest.FixtureRequest,
     transformer_server: TransformerServer,
     moto_server: Any,
     dynamodb_table: str,
-    redis_server: Any,
     redis_prefix: str,
 ) -> None:
     transformer_server.delay_s = 0.3  # All 40 requests arrive while the first calls run.
-    env = shared_env(
-        transformer_server, moto_server, dynamodb_table, redis_server.url, redis_prefix
-    )
-    first, second = start(services, env, tmp_path), start(services, env, tmp_path)
-    bodies = overlapping_payloads(20) * 2
-    responses = await post_all([first.url, second.url], bodies)
-    check_exactly_once(transformer_server, bodies, responses)
-
-
-async def test_two_processes_on_a_redis_cluster_call_the_transformer_once_per_string(
-    services: list[ServiceProcess],
-    tmp_path: Path,
-    transformer_server: TransformerServer,
-    moto_server: Any,
-    dynamodb_table: str,
-    redis_cluster: Any,
-    redis_prefix: str,
-) -> None:
-    transformer_server.delay_s = 0.3
+    cluster = redis_kind == "cluster"
+    redis: Any = request.getfixturevalue("redis_cluster" if cluster else "redis_server")
     env = shared_env(
         transformer_server,
         moto_server,
         dynamodb_table,
-        redis_cluster.url,
+        redis.url,
         redis_prefix,
-        CACHE_REDIS_CLUSTER="true",
+        CACHE_REDIS_CLUSTER=str(cluster).lower(),
     )
-    first, second = start(services, env, tmp_path), start(services, env, tmp_path)
+    first, second = services.start(env), services.start(env)
     bodies = overlapping_payloads(20) * 2
     responses = await post_all([first.url, second.url], bodies)
     check_exactly_once(transformer_server, bodies, responses)
 
 
 async def test_without_redis_two_processes_on_one_sqlite_file_lease_through_the_store(
-    services: list[ServiceProcess], tmp_path: Path, transformer_server: TransformerServer
+    services: Services, tmp_path: Path, transformer_server: TransformerServer
 ) -> None:
     transformer_server.delay_s = 0.3
     env = _env(
         CACHE_TRANSFORMER_URL=transformer_server.url,
         CACHE_SQLITE_PATH=str(tmp_path / "shared.db"),
     )
-    first, second = start(services, env, tmp_path), start(services, env, tmp_path)
+    first, second = services.start(env), services.start(env)
     bodies = overlapping_payloads(20) * 2
     responses = await post_all([first.url, second.url], bodies)
     check_exactly_once(transformer_server, bodies, responses)
 
 
 async def test_a_redis_that_is_down_at_start_costs_nothing_but_speed(
-    services: list[ServiceProcess], tmp_path: Path
+    services: Services, tmp_path: Path
 ) -> None:
     env = _env(CACHE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", CACHE_STORE="memory")
-    service = start(services, env, tmp_path)
+    service = services.start(env)
     async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
         posted = await client.post("/payload", json={"list_1": ["a"], "list_2": ["b"]})
         got = await client.get(f"/payload/{posted.json()['id']}")
@@ -174,7 +143,7 @@ async def test_a_redis_that_is_down_at_start_costs_nothing_but_speed(
 
 
 async def test_redis_killed_mid_run_and_restarted_is_survived_and_rejoined(
-    services: list[ServiceProcess],
+    services: Services,
     tmp_path: Path,
     redis_server: Any,
     redis_prefix: str,
@@ -186,7 +155,7 @@ async def test_redis_killed_mid_run_and_restarted_is_survived_and_rejoined(
         CACHE_SQLITE_PATH=str(tmp_path / "store.db"),
         CACHE_L1_MAX_ENTRIES="0",  # Every GET goes to Redis first, so its loss shows.
     )
-    service = start(services, env, tmp_path)
+    service = services.start(env)
     statuses: Counter[int] = Counter()
     async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
 
@@ -216,7 +185,7 @@ async def test_redis_killed_mid_run_and_restarted_is_survived_and_rejoined(
 
 
 async def test_with_the_durable_store_down_a_new_post_is_503_and_cached_gets_still_answer(
-    services: list[ServiceProcess],
+    services: Services,
     tmp_path: Path,
     moto_server: Any,
     dynamodb_table: str,
@@ -230,7 +199,7 @@ async def test_with_the_durable_store_down_a_new_post_is_503_and_cached_gets_sti
         CACHE_STORE_TIMEOUT_S="2",
         CACHE_RETRY_AFTER_S="7",
     )
-    service = start(services, env, tmp_path)
+    service = services.start(env)
     async with httpx.AsyncClient(base_url=service.url, timeout=15) as client:
         stored = await client.post("/payload", json={"list_1": ["kept"], "list_2": ["b"]})
         moto_server.stop()
@@ -254,7 +223,7 @@ async def test_with_the_durable_store_down_a_new_post_is_503_and_cached_gets_sti
 
 
 async def test_a_lease_holder_killed_mid_work_is_replaced_after_the_lease_expires(
-    services: list[ServiceProcess],
+    services: Services,
     tmp_path: Path,
     transformer_server: TransformerServer,
     moto_server: Any,
@@ -271,7 +240,7 @@ async def test_a_lease_holder_killed_mid_work_is_replaced_after_the_lease_expire
         CACHE_LOCK_TTL_S="2",
         CACHE_LOCK_WAIT_S="10",
     )
-    holder, survivor = start(services, env, tmp_path), start(services, env, tmp_path)
+    holder, survivor = services.start(env), services.start(env)
     body = {"list_1": ["orphaned"], "list_2": ["work"]}
     transformer_server.mode = "hang"
     async with httpx.AsyncClient(timeout=15) as client:

@@ -9,33 +9,17 @@ prints what it did and the counts it saw (``pytest -s`` shows them).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
+from tests.conftest import Services
 from tests.support.mixed_load import Ledger, MixedLoad, check_every_id_still_answers
-from tests.support.processes import ServiceProcess
 from tests.support.transformer_server import TransformerServer
 
 # The client's bound on one request: past CACHE_LOCK_WAIT_S and every store timeout.
 REQUEST_BOUND_S = 15.0
-
-
-@pytest.fixture
-def services() -> Iterator[list[ServiceProcess]]:
-    started: list[ServiceProcess] = []
-    yield started
-    for service in started:
-        service.stop()
-
-
-def start(services: list[ServiceProcess], env: Mapping[str, str], workdir: Path) -> ServiceProcess:
-    service = ServiceProcess(env=env, workdir=workdir).start()
-    services.append(service)
-    return service
 
 
 def assert_no_failure_for_durable_results(ledger: Ledger) -> None:
@@ -47,7 +31,7 @@ def assert_no_failure_for_durable_results(ledger: Ledger) -> None:
 
 
 async def test_redis_killed_and_restarted_during_30s_of_load_costs_no_request(
-    services: list[ServiceProcess], tmp_path: Path, redis_server: Any, redis_prefix: str
+    services: Services, tmp_path: Path, redis_server: Any, redis_prefix: str
 ) -> None:
     env = {
         "CACHE_TRANSFORMER_DELAY_MS": "20",
@@ -57,7 +41,7 @@ async def test_redis_killed_and_restarted_during_30s_of_load_costs_no_request(
         "CACHE_REDIS_COOLDOWN_S": "1",
         "CACHE_LOCK_WAIT_S": "10",
     }
-    first, second = start(services, env, tmp_path), start(services, env, tmp_path)
+    first, second = services.start(env), services.start(env)
     load = MixedLoad([first.url, second.url], timeout_s=REQUEST_BOUND_S)
     running = asyncio.create_task(load.run(30))
     await asyncio.sleep(8)
@@ -77,7 +61,7 @@ async def test_redis_killed_and_restarted_during_30s_of_load_costs_no_request(
 
 
 async def test_the_durable_store_stopped_and_restarted_fails_only_new_work(
-    services: list[ServiceProcess],
+    services: Services,
     tmp_path: Path,
     moto_server: Any,
     dynamodb_table: str,
@@ -92,7 +76,7 @@ async def test_the_durable_store_stopped_and_restarted_fails_only_new_work(
         "CACHE_STORE_TIMEOUT_S": "2",
         "CACHE_LOCK_WAIT_S": "10",
     }
-    first, second = start(services, env, tmp_path), start(services, env, tmp_path)
+    first, second = services.start(env), services.start(env)
     load = MixedLoad([first.url, second.url], timeout_s=REQUEST_BOUND_S)
     running = asyncio.create_task(load.run(15))
     await asyncio.sleep(4)
@@ -110,7 +94,7 @@ async def test_the_durable_store_stopped_and_restarted_fails_only_new_work(
 
 
 async def test_a_hanging_transformer_times_out_new_work_and_nothing_else(
-    services: list[ServiceProcess], tmp_path: Path, transformer_server: TransformerServer
+    services: Services, tmp_path: Path, transformer_server: TransformerServer
 ) -> None:
     env = {
         "CACHE_TRANSFORMER_URL": transformer_server.url,
@@ -118,7 +102,7 @@ async def test_a_hanging_transformer_times_out_new_work_and_nothing_else(
         "CACHE_TRANSFORMER_RETRIES": "0",
         "CACHE_SQLITE_PATH": str(tmp_path / "store.db"),
     }
-    service = start(services, env, tmp_path)
+    service = services.start(env)
     load = MixedLoad([service.url], timeout_s=REQUEST_BOUND_S)
     running = asyncio.create_task(load.run(10))
     await asyncio.sleep(3)
@@ -139,7 +123,7 @@ async def test_a_hanging_transformer_times_out_new_work_and_nothing_else(
 
 
 async def test_a_service_killed_while_it_holds_leases_is_replaced_by_the_survivor(
-    services: list[ServiceProcess],
+    services: Services,
     tmp_path: Path,
     transformer_server: TransformerServer,
     redis_server: Any,
@@ -154,7 +138,7 @@ async def test_a_service_killed_while_it_holds_leases_is_replaced_by_the_survivo
         "CACHE_LOCK_TTL_S": "2",
         "CACHE_LOCK_WAIT_S": "10",
     }
-    victim, survivor = start(services, env, tmp_path), start(services, env, tmp_path)
+    victim, survivor = services.start(env), services.start(env)
     # Requests to the victim fail when it dies; the judged load goes to the survivor.
     doomed = MixedLoad([victim.url], workers=4, timeout_s=REQUEST_BOUND_S)
     judged = MixedLoad([survivor.url], workers=4, timeout_s=REQUEST_BOUND_S)

@@ -41,7 +41,11 @@ def _redis_server(port: int, workdir: Path, *extra: str) -> subprocess.Popen[byt
     process = subprocess.Popen(
         command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    _wait_for_ping(port, process)
+    try:
+        _wait_for_ping(port, process)
+    except BaseException:
+        _stop(process)
+        raise
     return process
 
 
@@ -113,6 +117,14 @@ class RedisCluster:
         return f"redis://127.0.0.1:{self.ports[0]}/0"
 
     def start(self) -> RedisCluster:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()  # No node may outlive a cluster that did not come up.
+            raise
+        return self
+
+    def _start(self) -> None:
         for port in self.ports:
             self.processes.append(
                 _redis_server(
@@ -144,7 +156,6 @@ class RedisCluster:
             timeout=30,
         )
         self._wait_until_ok()
-        return self
 
     def _wait_until_ok(self, timeout_s: float = 20) -> None:
         deadline = time.monotonic() + timeout_s

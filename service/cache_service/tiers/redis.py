@@ -110,8 +110,10 @@ class RedisConnection:
         async def bounded() -> T:
             async with self._slots:
                 client = self._client or await self._connect()
-                # Over the socket timeouts, a bound on the whole call (retries, cluster moves).
-                return await asyncio.wait_for(operation(client), self._timeout_s * 4)
+                # Over the socket timeouts, a bound on the whole call (retries, cluster moves);
+                # ``timeout()`` rather than ``wait_for``, which costs a task per call.
+                async with asyncio.timeout(self._timeout_s * 4):
+                    return await operation(client)
 
         return await self._breaker.call(bounded)
 

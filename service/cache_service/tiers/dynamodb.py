@@ -341,18 +341,22 @@ class DynamoDbStore:
                 client.put_item(TableName=self._table, Item=part)
             head["parts"] = {"N": str(len(chunks))}
             head["digest"] = {"S": digest}
-        try:
-            client.put_item(
-                TableName=self._table, Item=head, ConditionExpression="attribute_not_exists(pk)"
-            )
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
-            existing = self._get_one(client, key, consistent=True)
-            if key not in existing:  # Deleted (TTL) between our write and read: store ours.
-                return self._put_one(client, key, value)
-            return key, existing[key], False
-        return key, value, True
+        for _ in range(3):
+            try:
+                client.put_item(
+                    TableName=self._table,
+                    Item=head,
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            except ClientError as exc:
+                if not _conditional_failed(exc):
+                    raise
+                existing = self._get_one(client, key, consistent=True)
+                if key in existing:
+                    return key, existing[key], False
+                continue  # Expired (TTL) between our write and our read: try ours again.
+            return key, value, True
+        raise self._unavailable(f"kept refusing and losing {key}")
 
 
 def _part_key(digest: str, index: int) -> str:

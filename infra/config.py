@@ -61,6 +61,9 @@ class ServiceConfig:
     redis_ttl_s: int = 86_400
     transformer_url: str | None = None
     transformer_id: str | None = None
+    #: NAT gateways (one per AZ at most). 0 keeps the VPC off the internet; an HTTP transformer
+    #: outside AWS needs at least 1, and each one bills by the hour.
+    nat_gateways: int = 0
 
     def __post_init__(self) -> None:
         checks = [
@@ -74,6 +77,13 @@ class ServiceConfig:
             (self.memory_mb >= 128, "memory_mb", "at least 128"),
             (1 <= self.cache_max_data_gb <= 5000, "cache_max_data_gb", "1..5000"),
             (self.log_retention_days in RETENTION, "log_retention_days", f"in {list(RETENTION)}"),
+            (0 <= self.nat_gateways <= 2, "nat_gateways", "0..2 (one per availability zone)"),
+            (
+                self.transformer_url is None or self.nat_gateways > 0,
+                "nat_gateways",
+                "at least 1 with transformer_url: without NAT the function's subnets have no "
+                "route to a transformer outside the VPC",
+            ),
         ]
         for ok, key, expected in checks:
             if not ok:

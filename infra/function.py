@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
@@ -48,10 +49,15 @@ class ServiceFunction(Construct):
             description="cache-service function: HTTPS to DynamoDB; the cache adds its port",
             allow_all_outbound=False,
         )
-        # The subnets have no route out except the DynamoDB gateway endpoint.
+        # HTTPS: DynamoDB through the gateway endpoint (and, with NAT, an HTTPS transformer).
         self.security_group.add_egress_rule(
             ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "DynamoDB through the gateway endpoint"
         )
+        transformer_port = _port(config.transformer_url)
+        if transformer_port not in (None, 443):
+            self.security_group.add_egress_rule(
+                ec2.Peer.any_ipv4(), ec2.Port.tcp(transformer_port), "the HTTP transformer"
+            )
         self.log_group = logs.LogGroup(
             self,
             "Logs",
@@ -110,3 +116,11 @@ class ServiceFunction(Construct):
         """Set the service's ``CACHE_*`` variables (known only once the tiers exist)."""
         for key, value in environment.items():
             self.function.add_environment(key, value)
+
+
+def _port(url: str | None) -> int | None:
+    """The TCP port an URL reaches, or None without one."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)

@@ -25,7 +25,7 @@ class CacheServiceStack(Stack):
 
     def __init__(self, scope: Construct, id: str, *, config: ServiceConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
-        network = Network(self, "Network")
+        network = Network(self, "Network", nat_gateways=config.nat_gateways)
         table = PayloadTable(self, "Store", retain=config.retain_data)
         function = ServiceFunction(
             self,

@@ -77,3 +77,12 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
             "log_retention_days": "7",
         },
     )
+
+
+@pytest.fixture(scope="session")
+def with_transformer(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The stack for an HTTP transformer outside AWS: it needs a way out of the VPC."""
+    return synth(
+        tmp_path_factory.mktemp("cdk.out.transformer"),
+        {"nat_gateways": "1", "transformer_url": "http://transformer.example.com:8080/t"},
+    )

@@ -43,6 +43,7 @@ def test_string_context_values_are_coerced_to_the_field_types() -> None:
         ("cache_cluster_size", "2"),
         ("memory_mb", "many"),
         ("log_retention_days", "10"),
+        ("nat_gateways", "3"),
     ],
 )
 def test_out_of_range_context_names_the_key(key: str, value: str) -> None:
@@ -77,3 +78,8 @@ def test_layer_has_every_runtime_dependency_but_the_server_and_the_cli() -> None
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     names = {re.split(r"[\[<>=~ ]", spec)[0].lower() for spec in project["dependencies"]}
     assert names - {"uvicorn", "rich"} <= set(_layer_pins())
+
+
+def test_an_external_transformer_without_a_nat_gateway_stops_synth() -> None:
+    with pytest.raises(ConfigError, match="nat_gateways"):
+        _config(transformer_url="https://transformer.example.com/t")

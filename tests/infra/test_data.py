@@ -126,3 +126,27 @@ def test_dynamodb_is_reached_through_a_gateway_endpoint(stack: Synth) -> None:
     assert endpoint["VpcEndpointType"] == "Gateway"
     assert "dynamodb" in str(endpoint["ServiceName"])
     assert len(endpoint["RouteTableIds"]) == 2
+
+
+def test_nat_gateways_give_the_private_subnets_a_way_out(with_transformer: Synth) -> None:
+    assert len(with_transformer.resources("AWS::EC2::NatGateway")) == 1
+    routes = with_transformer.resources("AWS::EC2::Route").values()
+    assert sum("NatGatewayId" in r["Properties"] for r in routes) == 2  # both private subnets
+
+
+def test_the_function_runs_in_the_subnets_that_route_through_nat(with_transformer: Synth) -> None:
+    public = {
+        name
+        for name, subnet in with_transformer.resources("AWS::EC2::Subnet").items()
+        if subnet["Properties"]["MapPublicIpOnLaunch"]
+    }
+    function = with_transformer.one("AWS::Lambda::Function")
+    subnet_refs = {ref["Ref"] for ref in function["VpcConfig"]["SubnetIds"]}
+    assert len(subnet_refs) == 2
+    assert not subnet_refs & public
+
+
+def test_the_function_may_reach_the_transformer_port(with_transformer: Synth) -> None:
+    function_group = _group_of(with_transformer, "cache-service function")
+    inline = with_transformer.json["Resources"][function_group]["Properties"]["SecurityGroupEgress"]
+    assert ("tcp", 8080, 8080) in [(r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in inline]

@@ -23,8 +23,10 @@ class StoreKind(StrEnum):
 class Settings(BaseSettings):
     """The one home of configuration; invalid values stop start-up (see ``describe_error``)."""
 
+    # An empty variable means "not set" (``-e CACHE_REDIS_URL=``, an empty template parameter),
+    # not an invalid URL.
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True
     )
 
     # Request limits.

@@ -48,3 +48,19 @@ def test_start_up_stops_on_a_bad_value_and_names_the_variable() -> None:
     assert "CACHE_MAX_ITEMS" in result.stderr
     assert "CACHE_STORE" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_empty_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CACHE_REDIS_URL", "")
+    monkeypatch.setenv("CACHE_TRANSFORMER_URL", "")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (settings.redis_url, settings.transformer_url) == (None, None)
+
+
+def test_dynamodb_without_a_table_names_the_missing_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CACHE_STORE", "dynamodb")
+    monkeypatch.delenv("CACHE_DYNAMODB_TABLE", raising=False)
+    with pytest.raises(ValueError, match="CACHE_DYNAMODB_TABLE"):
+        Settings(_env_file=None)  # type: ignore[call-arg]

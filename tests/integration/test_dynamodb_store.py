@@ -186,3 +186,44 @@ async def test_a_whole_workload_calls_only_the_actions_the_stack_grants(
     print("actions called:", sorted(set(recording.actions)))
     assert set(recording.actions) <= set(ITEM_ACTIONS)
     assert {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"} <= set(recording.actions)
+
+
+class ThrottlingClient:
+    """DynamoDB answering BatchGetItem the way it does when throttled: part of the keys come
+    back as UnprocessedKeys. moto never throttles, so this one behaviour needs a stand-in."""
+
+    def __init__(self, table: str, unprocessed_rounds: int) -> None:
+        self.table = table
+        self.unprocessed_rounds = unprocessed_rounds
+        self.calls = 0
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+        self.calls += 1
+        keys = RequestItems[self.table]["Keys"]
+        if self.calls <= self.unprocessed_rounds:
+            served, held = keys[:1], keys[1:]
+        else:
+            served, held = keys, []
+        items = [{"pk": key["pk"], "value": {"S": key["pk"]["S"].upper()}} for key in served]
+        reply: dict[str, Any] = {"Responses": {self.table: items}}
+        if held:
+            reply["UnprocessedKeys"] = {self.table: {**RequestItems[self.table], "Keys": held}}
+        return reply
+
+
+def test_unprocessed_keys_are_retried_until_every_key_is_answered() -> None:
+    store = DynamoDbStore("t-throttled", timeout_s=5, retry_after_s=1)
+    client = ThrottlingClient("t-throttled", unprocessed_rounds=3)
+    keys = ["string:a", "string:b", "string:c", "string:d", "string:e"]
+    found = store._get_batch(client, keys, consistent=True)  # type: ignore[arg-type]
+    assert found == {key: key.upper() for key in keys}
+    assert client.calls == 4
+
+
+def test_keys_that_stay_unprocessed_become_a_503_not_a_partial_answer() -> None:
+    store = DynamoDbStore("t-throttled", timeout_s=5, retry_after_s=1)
+    client = ThrottlingClient("t-throttled", unprocessed_rounds=100)
+    # One key served per round, fewer rounds than keys: some are never answered.
+    keys = [f"string:{i}" for i in range(20)]
+    with pytest.raises(StoreUnavailable, match="unprocessed"):
+        store._get_batch(client, keys, consistent=True)  # type: ignore[arg-type]

@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from cache_service.leases import FallbackLeases, TokenLeases
 from cache_service.singleflight import Lease
 from cache_service.tiers.sqlite import SqliteStore
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "cache.db", timeout_s=5, retry_after_s=1)
-    yield store
-    await store.aclose()
 
 
 async def test_a_held_lease_outlives_its_ttl_because_it_is_renewed(store: SqliteStore) -> None:

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from cache_service.errors import StoreUnavailable
 from cache_service.tiers.sqlite import SqliteStore
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "cache.db", timeout_s=5, retry_after_s=1)
-    yield store
-    await store.aclose()
 
 
 async def test_put_if_absent_creates_a_missing_key(store: SqliteStore) -> None:

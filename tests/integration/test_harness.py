@@ -3,7 +3,6 @@ other integration tests assume."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
@@ -13,8 +12,8 @@ from botocore.exceptions import EndpointConnectionError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.support.moto_server import CREDENTIALS, REGION, MotoServer
-from tests.support.redis_servers import RedisCluster, RedisServer, require_redis
+from tests.support.moto_process import CREDENTIALS, REGION, MotoServer
+from tests.support.redis_process import RedisCluster, RedisServer
 
 if TYPE_CHECKING:  # Stubs: a dev dependency, needed by mypy only.
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -110,12 +109,3 @@ def test_moto_data_survives_a_stop_and_restart_on_the_same_port(
         TableName=dynamodb_table, Key={"pk": {"S": "survivor"}}, ConsistentRead=True
     )
     assert got["Item"] == item
-
-
-def test_require_redis_skips_when_redis_is_not_on_path(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    require_redis()  # Installed here: no skip.
-    monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(pytest.skip.Exception):
-        require_redis()

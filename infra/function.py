@@ -54,7 +54,7 @@ class ServiceFunction(Construct):
             ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "DynamoDB through the gateway endpoint"
         )
         transformer_port = _port(config.transformer_url)
-        if transformer_port not in (None, 443):
+        if transformer_port is not None and transformer_port != 443:
             self.security_group.add_egress_rule(
                 ec2.Peer.any_ipv4(), ec2.Port.tcp(transformer_port), "the HTTP transformer"
             )

@@ -93,7 +93,7 @@ class Invoker:
 @pytest.fixture
 def lambda_handler() -> Iterator[LambdaHandler]:
     """A fresh handler on the memory store; closed after the test."""
-    handler = LambdaHandler(lambda: Settings(**SETTINGS))
+    handler = LambdaHandler(lambda: Settings.model_validate(SETTINGS))
     yield handler
     handler.close()
 

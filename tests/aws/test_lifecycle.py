@@ -94,7 +94,7 @@ def test_an_exception_escaping_the_app_is_a_json_500_not_a_lambda_error(
 
 
 def test_close_releases_the_loop() -> None:
-    handler = LambdaHandler(lambda: Settings(**SETTINGS))
+    handler = LambdaHandler(lambda: Settings.model_validate(SETTINGS))
     Invoker(handler, "url")("GET", "/health")
     loop = handler._loop
     handler.close()

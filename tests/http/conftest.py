@@ -43,7 +43,9 @@ class Api:
 
 
 def settings_from(env: Mapping[str, str]) -> Settings:
-    return Settings(**{key.removeprefix("CACHE_").lower(): value for key, value in env.items()})
+    return Settings.model_validate(
+        {key.removeprefix("CACHE_").lower(): value for key, value in env.items()}
+    )
 
 
 @contextlib.asynccontextmanager

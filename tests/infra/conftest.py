@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: The feature flags `cdk deploy` runs with, so the tests see the template it deploys.
 CDK_JSON_CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
 #: Tests never bundle: no Docker, no pip download; the asset is the source folder.
-NO_BUNDLING = {"aws:cdk:bundling-stacks": []}
+NO_BUNDLING: dict[str, list[str]] = {"aws:cdk:bundling-stacks": []}
 
 
 @dataclass

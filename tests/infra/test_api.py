@@ -26,7 +26,7 @@ def _method(stack: Synth, verb: str, path_part: str) -> dict[str, Any]:
         if m["Properties"]["ResourceId"] == {"Ref": resource_id}
         and m["Properties"]["HttpMethod"] == verb
     ]
-    return method
+    return dict(method)
 
 
 def test_routes_are_explicit_resources_without_a_proxy(stack: Synth) -> None:

@@ -42,7 +42,7 @@ def _item(table: str, key: str) -> dict[str, Any]:
 async def test_put_if_absent_creates_then_keeps_the_first_value(store: DynamoDbStore) -> None:
     first = await store.put_if_absent({"payload:a": "ONE"})
     second = await store.put_if_absent({"payload:a": "TWO", "payload:b": "NEW"})
-    assert (first.created, first.stored) == ({"payload:a"}, {"payload:a": "ONE"})
+    assert (first.created, first.stored) == (frozenset({"payload:a"}), {"payload:a": "ONE"})
     assert second.created == {"payload:b"}
     assert second.stored == {"payload:a": "ONE", "payload:b": "NEW"}
 

@@ -14,7 +14,7 @@ from cache_service.settings import Settings, StoreKind
 def test_defaults_are_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [key for key in os.environ if key.startswith("CACHE_")]:
         monkeypatch.delenv(name)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.max_items == 1000
     assert settings.max_string_length == 10_000
     assert settings.max_body_bytes == 1_048_576
@@ -29,7 +29,7 @@ def test_defaults_are_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> No
 def test_values_come_from_cache_prefixed_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CACHE_MAX_ITEMS", "5")
     monkeypatch.setenv("CACHE_STORE", "memory")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.max_items == 5
     assert settings.store is StoreKind.MEMORY
 
@@ -53,7 +53,7 @@ def test_start_up_stops_on_a_bad_value_and_names_the_variable() -> None:
 def test_an_empty_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CACHE_REDIS_URL", "")
     monkeypatch.setenv("CACHE_TRANSFORMER_URL", "")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert (settings.redis_url, settings.transformer_url) == (None, None)
 
 
@@ -63,4 +63,4 @@ def test_dynamodb_without_a_table_names_the_missing_variable(
     monkeypatch.setenv("CACHE_STORE", "dynamodb")
     monkeypatch.delenv("CACHE_DYNAMODB_TABLE", raising=False)
     with pytest.raises(ValueError, match="CACHE_DYNAMODB_TABLE"):
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        Settings(_env_file=None)

@@ -181,6 +181,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def unavailable(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Unavailable)
+        # The one line the person on call needs: which request, and what was unavailable.
+        log.warning("503 for %s %s: %s", request.method, request.url.path, exc, exc_info=exc)
         return JSONResponse(
             {"detail": str(exc)},
             status_code=503,

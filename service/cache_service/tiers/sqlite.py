@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,6 +18,9 @@ T = TypeVar("T")
 
 # Well under SQLITE_MAX_VARIABLE_NUMBER on every SQLite build still in use.
 _CHUNK = 500
+_BUSY_ATTEMPTS = 4
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = (
     """
@@ -75,7 +79,18 @@ class SqliteStore:
     def _with_connection(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._connection is None:
             self._connection = self._connect("FULL")
-        return work(self._connection)
+        for attempt in range(_BUSY_ATTEMPTS):
+            try:
+                return work(self._connection)
+            except sqlite3.OperationalError as exc:
+                # Processes sharing the file can meet SQLITE_BUSY that the busy timeout does not
+                # cover (WAL recovery, a checkpoint); it passes. Every ``work`` here is a single
+                # statement or rolls its transaction back, so running it again is safe.
+                if attempt + 1 == _BUSY_ATTEMPTS or not _is_busy(exc):
+                    raise
+                log.warning("sqlite store busy (%s); trying again", exc)
+                time.sleep(0.01 * 2**attempt)
+        raise AssertionError("unreachable")
 
     def _with_lease_connection(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._connection is None:
@@ -183,3 +198,8 @@ def _insert_absent(connection: sqlite3.Connection, items: Mapping[str, str]) -> 
         connection.execute("ROLLBACK")
         raise
     return PutResult(stored=stored, created=frozenset(created))
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message

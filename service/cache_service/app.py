@@ -91,13 +91,12 @@ def build_leases(settings: Settings, store: DurableStore, redis: RedisConnection
     """Redis leases when there is Redis, falling back to the store's; a memory store is alone."""
     store_leases: Leases = ProcessLocalLeases()
     if isinstance(store, SqliteStore | DynamoDbStore):
-        store_leases = TokenLeases(store, ttl_s=settings.lock_ttl_s, name=store.name)
+        store_leases = TokenLeases(store, ttl_s=settings.lock_ttl_s)
     if redis is None:
         return store_leases
     redis_leases = TokenLeases(
         RedisLeaseBackend(redis, prefix=settings.redis_prefix),
         ttl_s=settings.lock_ttl_s,
-        name="redis",
     )
     return FallbackLeases(redis_leases, store_leases)
 

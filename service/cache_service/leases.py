@@ -64,10 +64,9 @@ class _RenewedLease:
 class TokenLeases:
     """``Leases`` over any ``LeaseBackend``."""
 
-    def __init__(self, backend: LeaseBackend, *, ttl_s: float, name: str) -> None:
+    def __init__(self, backend: LeaseBackend, *, ttl_s: float) -> None:
         self._backend = backend
         self._ttl_s = ttl_s
-        self.name = name
 
     async def try_acquire(self, key: str) -> Lease | None:
         token = secrets.token_hex(16)

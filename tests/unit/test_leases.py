@@ -10,7 +10,7 @@ from cache_service.tiers.sqlite import SqliteStore
 
 
 async def test_a_held_lease_outlives_its_ttl_because_it_is_renewed(store: SqliteStore) -> None:
-    leases = TokenLeases(store, ttl_s=0.3, name="sqlite")
+    leases = TokenLeases(store, ttl_s=0.3)
     lease = await leases.try_acquire("work")
     assert lease is not None
     await asyncio.sleep(1.0)  # More than three TTLs.
@@ -20,7 +20,7 @@ async def test_a_held_lease_outlives_its_ttl_because_it_is_renewed(store: Sqlite
 
 
 async def test_tasks_on_one_loop_each_get_their_own_token(store: SqliteStore) -> None:
-    leases = TokenLeases(store, ttl_s=30, name="sqlite")
+    leases = TokenLeases(store, ttl_s=30)
     first, second = await asyncio.gather(leases.try_acquire("a"), leases.try_acquire("b"))
     assert first is not None
     assert second is not None
@@ -41,7 +41,7 @@ class Unreachable:
 
 
 async def test_leases_come_from_the_fallback_while_the_primary_fails(store: SqliteStore) -> None:
-    store_leases = TokenLeases(store, ttl_s=30, name="sqlite")
+    store_leases = TokenLeases(store, ttl_s=30)
     leases = FallbackLeases(Unreachable(), store_leases)
     lease = await leases.try_acquire("work")
     assert lease is not None

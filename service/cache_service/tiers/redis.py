@@ -77,10 +77,6 @@ class RedisConnection:
         self._connecting = asyncio.Lock()
         self._client: Redis | RedisCluster | None = None
 
-    @property
-    def cluster(self) -> bool:
-        return self._cluster
-
     def _make_client(self) -> Redis | RedisCluster:
         retry = Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=1)
         common = {

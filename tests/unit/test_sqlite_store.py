@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -85,3 +88,38 @@ async def test_a_lease_is_shared_by_two_stores_on_one_file(tmp_path: Path) -> No
     finally:
         await first.aclose()
         await second.aclose()
+
+
+_FIRST_WRITES = """
+import asyncio, sys, time
+from pathlib import Path
+from cache_service.tiers.sqlite import SqliteStore
+
+async def main() -> None:
+    folder, start, name = Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+    for n in range(20):  # 20 new files, each opened by every process at the same moment
+        store = SqliteStore(folder / f"{n}.db", timeout_s=5, retry_after_s=1)
+        while time.time() < start + n * 0.1:
+            pass
+        try:
+            await store.put_if_absent({name: "v"})
+        finally:
+            await store.aclose()
+
+asyncio.run(main())
+"""
+
+
+def test_processes_opening_new_files_at_the_same_moment_all_succeed(tmp_path: Path) -> None:
+    # Switching a new file to WAL takes a lock that can fail at once, without a busy wait,
+    # while another process switches it: two services starting together answered 503.
+    start = time.time() + 1.0
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _FIRST_WRITES, str(tmp_path), str(start), f"key-{n}"],
+            stderr=subprocess.PIPE,
+        )
+        for n in range(3)
+    ]
+    errors = [p.communicate(timeout=60)[1].decode()[-500:] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], errors

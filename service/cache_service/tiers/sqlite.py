@@ -77,10 +77,10 @@ class SqliteStore:
             ) from exc
 
     def _with_connection(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        if self._connection is None:
-            self._connection = self._connect("FULL")
         for attempt in range(_BUSY_ATTEMPTS):
             try:
+                if self._connection is None:
+                    self._connection = self._connect("FULL")
                 return work(self._connection)
             except sqlite3.OperationalError as exc:
                 # Processes sharing the file can meet SQLITE_BUSY that the busy timeout does not
@@ -104,10 +104,17 @@ class SqliteStore:
         connection = sqlite3.connect(
             self._path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False
         )
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute(f"PRAGMA synchronous={synchronous}")
-        for statement in _SCHEMA:
-            connection.execute(statement)
+        try:
+            # Switching to WAL takes a lock, and fails at once (no busy wait) while another
+            # process writes; once the file is in WAL mode, reading the mode needs no lock.
+            if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(f"PRAGMA synchronous={synchronous}")
+            for statement in _SCHEMA:
+                connection.execute(statement)
+        except BaseException:
+            connection.close()
+            raise
         return connection
 
     async def _run_lease(self, work: Callable[[sqlite3.Connection], T]) -> T:

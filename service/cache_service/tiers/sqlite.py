@@ -77,27 +77,30 @@ class SqliteStore:
             ) from exc
 
     def _with_connection(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        for attempt in range(_BUSY_ATTEMPTS):
+        # Processes sharing the file can meet SQLITE_BUSY that the busy timeout does not cover
+        # (switching a new file to WAL fails at once while another process does it); it
+        # passes. Every ``work`` is a single statement or rolls its transaction back, so
+        # running it again is safe.
+        for attempt in range(_BUSY_ATTEMPTS - 1):
             try:
-                if self._connection is None:
-                    self._connection = self._connect("FULL")
-                return work(self._connection)
+                return self._once(work)
             except sqlite3.OperationalError as exc:
-                # Processes sharing the file can meet SQLITE_BUSY that the busy timeout does not
-                # cover (WAL recovery, a checkpoint); it passes. Every ``work`` here is a single
-                # statement or rolls its transaction back, so running it again is safe.
-                if attempt + 1 == _BUSY_ATTEMPTS or not _is_busy(exc):
+                if not _is_busy(exc):
                     raise
                 log.warning("sqlite store busy (%s); trying again", exc)
                 time.sleep(0.01 * 2**attempt)
-        raise AssertionError("unreachable")
+        return self._once(work)
 
-    def _with_lease_connection(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def _once(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._connection is None:
             self._connection = self._connect("FULL")
+        return work(self._connection)
+
+    def _lease_connection_made(self) -> sqlite3.Connection:
+        # Called inside ``_with_connection``, so the main connection (and schema) exists.
         if self._lease_connection is None:
             self._lease_connection = self._connect("OFF")
-        return work(self._lease_connection)
+        return self._lease_connection
 
     def _connect(self, synchronous: str) -> sqlite3.Connection:
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +121,7 @@ class SqliteStore:
         return connection
 
     async def _run_lease(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._run(lambda _: self._with_lease_connection(work))
+        return await self._run(lambda _: work(self._lease_connection_made()))
 
     async def get_many(self, keys: Sequence[str], *, consistent: bool = False) -> dict[str, str]:
         # A local file is always read-after-write consistent; ``consistent`` needs no work here.

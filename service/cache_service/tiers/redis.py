@@ -104,12 +104,11 @@ class RedisConnection:
         """Run ``operation`` with the client, failing fast while Redis is known to be down."""
 
         async def bounded() -> T:
-            async with self._slots:
+            # Over the socket timeouts, a bound on the whole call (connecting, retries, cluster
+            # moves); ``timeout()`` rather than ``wait_for``, which costs a task per call.
+            async with self._slots, asyncio.timeout(self._timeout_s * 4):
                 client = self._client or await self._connect()
-                # Over the socket timeouts, a bound on the whole call (retries, cluster moves);
-                # ``timeout()`` rather than ``wait_for``, which costs a task per call.
-                async with asyncio.timeout(self._timeout_s * 4):
-                    return await operation(client)
+                return await operation(client)
 
         return await self._breaker.call(bounded)
 
@@ -121,7 +120,11 @@ class RedisConnection:
             if self._client is None:
                 client = self._make_client()
                 if isinstance(client, RedisCluster):
-                    await asyncio.wait_for(client.initialize(), self._timeout_s * 4)
+                    try:
+                        await client.initialize()
+                    except BaseException:
+                        await client.aclose()  # The next call starts afresh.
+                        raise
                 self._client = client
             return self._client
 

@@ -1,7 +1,7 @@
 """Every deploy-time choice in one typed object, read from CDK context with working defaults.
 
 ``cdk deploy`` with no context at all gives a small, cheap-as-possible, retained deployment;
-``cdk deploy -c architecture=x86_64 -c throwaway=true`` and so on change one choice each.
+``cdk deploy -c architecture=x86_64 -c retain_data=false`` and so on change one choice each.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ class ServiceConfig:
     #: False only for stacks you mean to throw away: the table is then deleted with the stack.
     retain_data: bool = True
     #: Bounded below the Lambda timeout: a waiting request must give up before the function does.
-    lock_wait_s: float = 20.0
-    lock_ttl_s: float = 30.0
+    claim_wait_s: float = 20.0
+    claim_ttl_s: float = 30.0
     redis_ttl_s: int = 86_400
     transformer_url: str | None = None
     transformer_id: str | None = None
@@ -72,7 +72,7 @@ class ServiceConfig:
             (self.cache_cluster_size in CACHE_CLUSTER_SIZES, "cache_cluster_size", "a size"),
             (0 < self.cache_ttl_s <= 3600, "cache_ttl_s", "1..3600 (API Gateway's limit)"),
             (1 <= self.timeout_s <= 29, "timeout_s", "1..29 (API Gateway waits 29 s)"),
-            (0 < self.lock_wait_s < self.timeout_s, "lock_wait_s", "below timeout_s"),
+            (0 < self.claim_wait_s < self.timeout_s, "claim_wait_s", "below timeout_s"),
             (self.throttle_rate > 0 and self.throttle_burst > 0, "throttle_*", "positive"),
             (self.memory_mb >= 128, "memory_mb", "at least 128"),
             (1 <= self.cache_max_data_gb <= 5000, "cache_max_data_gb", "1..5000"),

@@ -61,8 +61,8 @@ def service_environment(config: ServiceConfig, table_name: str, redis_url: str) 
         # ElastiCache Serverless speaks the cluster protocol only.
         "CACHE_REDIS_CLUSTER": "true",
         "CACHE_REDIS_TTL_S": str(config.redis_ttl_s),
-        "CACHE_LOCK_TTL_S": str(config.lock_ttl_s),
-        "CACHE_LOCK_WAIT_S": str(config.lock_wait_s),
+        "CACHE_CLAIM_TTL_S": str(config.claim_ttl_s),
+        "CACHE_CLAIM_WAIT_S": str(config.claim_wait_s),
     }
     if config.transformer_url:
         environment["CACHE_TRANSFORMER_URL"] = config.transformer_url

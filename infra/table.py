@@ -6,13 +6,12 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-PARTITION_KEY = "pk"
-#: The attribute the service writes an expiry (epoch seconds) into; DynamoDB deletes past it.
-TTL_ATTRIBUTE = "expires_at"
+# The table's shape is the service's: `cache-service create-table` makes the same one.
+from cache_service.tiers.dynamodb_table import PARTITION_KEY, TTL_ATTRIBUTE
 
 
 class PayloadTable(Construct):
-    """On-demand, point-in-time recovery, KMS-encrypted, TTL on; retained unless throwaway."""
+    """On-demand, point-in-time recovery, KMS-encrypted, TTL on; kept unless retain_data=false."""
 
     def __init__(self, scope: Construct, id: str, *, retain: bool) -> None:
         super().__init__(scope, id)

@@ -1,4 +1,4 @@
-"""HTTP: request and response models, status codes and headers. No domain logic here."""
+"""HTTP: routes, status codes and headers; the request and response models live in contract.py."""
 
 from __future__ import annotations
 

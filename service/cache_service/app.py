@@ -11,19 +11,20 @@ from fastapi import FastAPI
 
 from .api import install_error_handlers, install_routes
 from .breaker import CircuitBreaker
-from .leases import FallbackLeases, TokenLeases
 from .metrics import Metrics
 from .observe import RequestMetrics
 from .service import PayloadService
 from .settings import Settings, StoreKind
-from .singleflight import Coordinator, Leases, ProcessLocalLeases
+from .singleflight import SingleFlight
 from .tiers.dynamodb import DynamoDbStore
 from .tiers.layered import LayeredStore
 from .tiers.memory import MemoryCache, MemoryStore
 from .tiers.ports import CacheTier, DurableStore
-from .tiers.redis import UNREACHABLE, RedisCache, RedisConnection, RedisLeaseBackend
+from .tiers.redis import UNREACHABLE, RedisCache, RedisConnection
+from .tiers.redis_wakeups import RedisWakeups
 from .tiers.sqlite import SqliteStore
-from .transformer import HttpTransformer, SimulatedTransformer, Transformer
+from .transformer import SIMULATED_IDENTITY, HttpTransformer, SimulatedTransformer, Transformer
+from .wakeups import NoWakeups, Wakeups
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class Components:
     transformer: Transformer
     caches: list[CacheTier]
     store: DurableStore
-    leases: Leases
+    flight: SingleFlight
     service: PayloadService
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -59,10 +60,12 @@ def build_transformer(settings: Settings) -> Transformer:
             str(settings.transformer_url),
             timeout_s=settings.transformer_timeout_s,
             retries=settings.transformer_retries,
+            batched=settings.batch_size > 1,
             identity=settings.transformer_id,
         )
     return SimulatedTransformer(
-        settings.transformer_delay_ms / 1000, identity=settings.transformer_id or "upper-case@1"
+        settings.transformer_delay_ms / 1000,
+        identity=settings.transformer_id or SIMULATED_IDENTITY,
     )
 
 
@@ -85,20 +88,6 @@ def build_store(settings: Settings, recorded_by: str) -> DurableStore:
             )
         case StoreKind.MEMORY:
             return MemoryStore()
-
-
-def build_leases(settings: Settings, store: DurableStore, redis: RedisConnection | None) -> Leases:
-    """Redis leases when there is Redis, falling back to the store's; a memory store is alone."""
-    store_leases: Leases = ProcessLocalLeases()
-    if isinstance(store, SqliteStore | DynamoDbStore):
-        store_leases = TokenLeases(store, ttl_s=settings.lock_ttl_s)
-    if redis is None:
-        return store_leases
-    redis_leases = TokenLeases(
-        RedisLeaseBackend(redis, prefix=settings.redis_prefix),
-        ttl_s=settings.lock_ttl_s,
-    )
-    return FallbackLeases(redis_leases, store_leases)
 
 
 def build_redis(settings: Settings, metrics: Metrics) -> RedisConnection | None:
@@ -126,32 +115,41 @@ def build_components(settings: Settings) -> Components:
     transformer = build_transformer(settings)
     caches: list[CacheTier] = [MemoryCache(settings.l1_max_entries, settings.l1_max_bytes)]
     redis = build_redis(settings, metrics)
+    wakeups: Wakeups = NoWakeups()
     if redis is not None:
         caches.append(RedisCache(redis, prefix=settings.redis_prefix, ttl_s=settings.redis_ttl_s))
+        wakeups = RedisWakeups(
+            redis, prefix=settings.redis_prefix, reconnect_s=settings.redis_cooldown_s
+        )
     store = build_store(settings, transformer.identity)
-    leases = build_leases(settings, store, redis)
-    coordinator = Coordinator(
-        leases,
-        wait_s=settings.lock_wait_s,
+    waits = metrics.singleflight_waits
+    flight = SingleFlight(
+        store,
+        wakeups,
+        ttl_s=settings.claim_ttl_s,
+        wait_s=settings.claim_wait_s,
         retry_after_s=settings.retry_after_s,
-        on_wait=metrics.singleflight_waits.labels("coalesced").inc,
+        on_wait=lambda kind: waits.labels(kind).inc(),
     )
-    layered = LayeredStore(caches, store, metrics)
     service = PayloadService(
         transformer,
-        layered,
-        coordinator,
+        LayeredStore(caches, store, metrics),
+        flight,
         metrics,
         transformer_concurrency=settings.transformer_concurrency,
+        transformer_batch_size=settings.batch_size,
     )
+    # Closed in reverse: the flights (and the claims they hold) go before the clients under
+    # them, and the wake-up listener before the Redis connection it uses.
     closers: list[Callable[[], Awaitable[None]]] = [
         transformer.aclose,
         store.aclose,
         *(c.aclose for c in caches),
-        leases.aclose,
+        wakeups.aclose,
+        flight.aclose,
     ]
     return Components(
-        settings, metrics, transformer, caches, store, leases, service, closers=closers
+        settings, metrics, transformer, caches, store, flight, service, closers=closers
     )
 
 

@@ -49,6 +49,11 @@ class CircuitBreaker:
             return "closed"
         return "open" if self._clock() < self._open_until else "half-open"
 
+    def check(self) -> None:
+        """Raise ``CircuitOpen`` while the dependency is being skipped (no trial is started)."""
+        if self._open_until is not None and self._clock() < self._open_until:
+            raise CircuitOpen(f"{self.name} is unavailable; retrying it later")
+
     async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
         trial = False
         if self._open_until is not None:

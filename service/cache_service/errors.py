@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class CacheServiceError(Exception):
-    """Base of every failure the service reports to a client."""
+    """Base of the service's named failures; those a client can meet map to one status each."""
 
 
 class TransformerError(CacheServiceError):

@@ -32,6 +32,11 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.transformer_strings = Counter(
+            "cache_transformer_strings",
+            "Strings sent to the transformer in successful calls (a call carries a batch).",
+            registry=self.registry,
+        )
         self.transformer_latency = Histogram(
             "cache_transformer_duration_seconds",
             "Time one transformer call took.",
@@ -39,7 +44,7 @@ class Metrics:
         )
         self.tier_lookups = Counter(
             "cache_tier_lookups",
-            "Keys looked up per tier, by outcome (hit, miss, error).",
+            "Keys looked up per tier, by outcome (hit, miss); failures count in cache_tier_errors.",
             ["tier", "outcome"],
             registry=self.registry,
         )
@@ -51,7 +56,8 @@ class Metrics:
         )
         self.singleflight_waits = Counter(
             "cache_singleflight_waits",
-            "Requests that waited for work another request was already doing.",
+            "Waits for work already under way: coalesced (another request in this process) "
+            "or claimed elsewhere (another process holds the claim).",
             ["kind"],
             registry=self.registry,
         )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from .errors import TransformerError
 from .metrics import Metrics
 from .payload import payload_id, render, string_key, unique
-from .singleflight import Coordinator
+from .singleflight import SingleFlight
 from .tiers.layered import LayeredStore
 from .transformer import Transformer
 
@@ -20,7 +20,7 @@ STRING_PREFIX = "string:"
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """A payload's id and output; ``created`` only for the request that computed it."""
+    """A payload's id and output; ``created`` only for the request whose work stored it."""
 
     id: str
     output: str
@@ -35,16 +35,20 @@ class PayloadService:
         self,
         transformer: Transformer,
         store: LayeredStore,
-        coordinator: Coordinator,
+        flight: SingleFlight,
         metrics: Metrics,
         *,
         transformer_concurrency: int,
+        transformer_batch_size: int,
     ) -> None:
         self._transformer = transformer
         self._store = store
-        self._coordinator = coordinator
+        self._flight = flight
         self._metrics = metrics
         self._slots = asyncio.Semaphore(transformer_concurrency)
+        self._batch_size = transformer_batch_size
+        self._calls_ok = metrics.transformer_calls.labels("ok")
+        self._calls_failed = metrics.transformer_calls.labels("error")
 
     def id_for(self, list_1: Sequence[str], list_2: Sequence[str]) -> str:
         return payload_id(self._transformer.identity, list_1, list_2)
@@ -66,25 +70,14 @@ class PayloadService:
             output, tier = found
             return Result(id_, output, created=False, tier=tier)
 
-        async def produce() -> tuple[str, bool]:
-            return await self._compute(key, list_1, list_2)
+        async def make(keys: list[str]) -> dict[str, str]:
+            return {key: await self._output(list_1, list_2)}
 
-        (output, stored_now), produced = await self._coordinator.once(
-            key, lambda: self._lookup_flagged(key), produce
-        )
-        return Result(id_, output, created=produced and stored_now)
+        settled = await self._flight.settle([key], make)
+        await self._store.remember(settled.values)
+        return Result(id_, settled.values[key], created=key in settled.created)
 
-    async def _lookup_flagged(self, key: str) -> tuple[str, bool] | None:
-        value = await self._lookup(key)
-        return None if value is None else (value, False)
-
-    async def _lookup(self, key: str) -> str | None:
-        found = await self._store.get(key, consistent=True)
-        return None if found is None else found[0]
-
-    async def _compute(
-        self, key: str, list_1: Sequence[str], list_2: Sequence[str]
-    ) -> tuple[str, bool]:
+    async def _output(self, list_1: Sequence[str], list_2: Sequence[str]) -> str:
         identity = self._transformer.identity
         keys = {
             value: STRING_PREFIX + string_key(identity, value)
@@ -92,36 +85,31 @@ class PayloadService:
         }
         found = await self._store.get_many(list(keys.values()))
         results = {value: found[k] for value, k in keys.items() if k in found}
-        missing = [value for value in keys if value not in results]
+        missing = {keys[value]: value for value in keys if value not in results}
         if missing:
-            made = await asyncio.gather(*(self._transform_once(v, keys[v]) for v in missing))
-            results.update(zip(missing, made, strict=True))
-        output = render([results[v] for v in list_1], [results[v] for v in list_2])
-        # Durable before anyone sees the id; put-if-absent so concurrent writers agree.
-        put = await self._store.put_if_absent({key: output})
-        return put.stored[key], key in put.created
 
-    async def _transform_once(self, value: str, key: str) -> str:
-        async def produce() -> str:
-            output = await self._call_transformer(value)
-            put = await self._store.put_if_absent({key: output})
-            return put.stored[key]
+            async def make(batch: list[str]) -> dict[str, str]:
+                outputs = await self._call_transformer([missing[k] for k in batch])
+                return dict(zip(batch, outputs, strict=True))
 
-        result, _ = await self._coordinator.once(key, lambda: self._lookup(key), produce)
-        return result
+            settled = await self._flight.settle(list(missing), make, batch_size=self._batch_size)
+            await self._store.remember(settled.values)
+            results.update((missing[k], v) for k, v in settled.values.items())
+        return render([results[v] for v in list_1], [results[v] for v in list_2])
 
-    async def _call_transformer(self, value: str) -> str:
+    async def _call_transformer(self, values: Sequence[str]) -> list[str]:
         async with self._slots:
             started = time.perf_counter()
             try:
-                output = await self._transformer.transform(value)
+                outputs = await self._transformer.transform(values)
             except TransformerError:
-                self._metrics.transformer_calls.labels("error").inc()
+                self._calls_failed.inc()
                 raise
             except Exception as exc:
-                self._metrics.transformer_calls.labels("error").inc()
+                self._calls_failed.inc()
                 raise TransformerError(f"transformer failed: {exc!r}") from exc
             finally:
                 self._metrics.transformer_latency.observe(time.perf_counter() - started)
-            self._metrics.transformer_calls.labels("ok").inc()
-            return output
+            self._calls_ok.inc()
+            self._metrics.transformer_strings.inc(len(values))
+            return outputs

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     transformer_concurrency: int = Field(
         16, ge=1, description="Most transformer calls in flight per process."
     )
+    transformer_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="Most strings in one transformer call; unset = 100 for the simulated "
+        "transformer, 1 for an HTTP one (above 1 it must speak the batch protocol).",
+    )
 
     # Tiers.
     l1_max_entries: int = Field(10_000, ge=0, description="In-process LRU size; 0 disables.")
@@ -66,13 +72,14 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(
         1, ge=1, description="Retry-After sent with 503 when a tier is unavailable."
     )
-    lock_wait_s: float = Field(
-        25.0, gt=0, description="Longest a request waits for work another request holds."
+    claim_wait_s: float = Field(
+        25.0, gt=0, description="Longest a request waits for work another process has claimed."
     )
-    lock_ttl_s: float = Field(
+    claim_ttl_s: float = Field(
         30.0,
         gt=0,
-        description="Lease expiry: the longest a crashed holder can block a unit of work.",
+        description="Claim expiry, renewed while the work runs: the longest a crashed holder "
+        "can block a unit of work.",
     )
 
     # DynamoDB (the region and endpoint come from the standard AWS_* variables).
@@ -85,7 +92,8 @@ class Settings(BaseSettings):
 
     # Redis.
     redis_url: RedisDsn | None = Field(
-        None, description="Shared Redis tier and leases (redis:// or rediss://); unset = none."
+        None,
+        description="Shared Redis tier and wake-ups (redis:// or rediss://); unset = none.",
     )
     redis_cluster: bool = Field(
         False, description="Talk Redis Cluster protocol (ElastiCache Serverless is cluster-mode)."
@@ -105,6 +113,13 @@ class Settings(BaseSettings):
         gt=0,
         description="After a Redis failure, skip Redis this long before trying it again.",
     )
+
+    @property
+    def batch_size(self) -> int:
+        """The transformer batch size in effect (see ``transformer_batch_size``)."""
+        if self.transformer_batch_size is not None:
+            return self.transformer_batch_size
+        return 1 if self.transformer_url is not None else 100
 
     @model_validator(mode="after")
     def _store_is_complete(self) -> Self:

@@ -4,28 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Sequence
 from typing import Protocol
 
 import httpx
 
 from .errors import TransformerError, TransformerTimeout
 
+#: The simulated transformer's identity; part of every id it produces.
+SIMULATED_IDENTITY = "upper-case@1"
+
 
 class Transformer(Protocol):
-    """Turns one string into its result. ``identity`` goes into every id it produces."""
+    """Turns strings into their results, one call per batch. ``identity`` goes into every id."""
 
     @property
     def identity(self) -> str: ...
 
-    async def transform(self, value: str) -> str: ...
+    async def transform(self, values: Sequence[str]) -> list[str]:
+        """The results of ``values``, same length and order; one paid call."""
+        ...
 
     async def aclose(self) -> None: ...
 
 
 class SimulatedTransformer:
-    """Upper-casing behind a fixed delay: a stand-in for the paid external service."""
+    """Upper-casing behind a fixed delay per call: a stand-in for the paid external service."""
 
-    def __init__(self, delay_s: float, identity: str = "upper-case@1") -> None:
+    def __init__(self, delay_s: float, identity: str = SIMULATED_IDENTITY) -> None:
         self._delay_s = delay_s
         self._identity = identity
 
@@ -33,17 +39,19 @@ class SimulatedTransformer:
     def identity(self) -> str:
         return self._identity
 
-    async def transform(self, value: str) -> str:
+    async def transform(self, values: Sequence[str]) -> list[str]:
         if self._delay_s:
             await asyncio.sleep(self._delay_s)
-        return value.upper()
+        return [value.upper() for value in values]
 
     async def aclose(self) -> None:
         return None
 
 
 class HttpTransformer:
-    """``POST url {"input": s}`` answered by ``{"output": t}``.
+    """One string: ``POST url {"input": s}`` answered by ``{"output": t}``. A batch (when the
+    batch size is above 1): ``{"inputs": [...]}`` answered by ``{"outputs": [...]}``, same length
+    and order. Any other answer fails the whole call, and nothing of it is stored.
 
     Connection errors and 5xx are retried a bounded number of times with jittered backoff;
     a timeout is not retried, so one call never costs more than about one timeout.
@@ -55,12 +63,14 @@ class HttpTransformer:
         *,
         timeout_s: float,
         retries: int,
+        batched: bool = False,
         identity: str | None = None,
         backoff_s: float = 0.05,
     ) -> None:
         self._url = url
         self._timeout = httpx.Timeout(timeout_s)
         self._retries = retries
+        self._batched = batched
         self._identity = identity or f"http:{url}"
         self._backoff_s = backoff_s
         # Created on first use, so it binds to the event loop that serves requests.
@@ -75,13 +85,18 @@ class HttpTransformer:
             self._client = httpx.AsyncClient(timeout=self._timeout)
         return self._client
 
-    async def transform(self, value: str) -> str:
+    async def transform(self, values: Sequence[str]) -> list[str]:
+        if self._batched:
+            body: dict[str, object] = {"inputs": list(values)}
+        else:
+            (value,) = values  # Unbatched callers send one string per call.
+            body = {"input": value}
         last_problem = "no attempt made"
         for attempt in range(self._retries + 1):
             if attempt:
                 await asyncio.sleep(self._backoff_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))  # noqa: S311
             try:
-                response = await self._http().post(self._url, json={"input": value})
+                response = await self._http().post(self._url, json=body)
             except httpx.TimeoutException as exc:
                 raise TransformerTimeout(
                     f"transformer at {self._url} did not answer within {self._timeout.read}s"
@@ -92,23 +107,29 @@ class HttpTransformer:
             if response.status_code >= 500:
                 last_problem = f"transformer at {self._url} answered {response.status_code}"
                 continue
-            return self._output_of(response)
+            return self._outputs_of(response, len(values))
         raise TransformerError(f"{last_problem} (after {self._retries + 1} attempts)")
 
-    def _output_of(self, response: httpx.Response) -> str:
+    def _outputs_of(self, response: httpx.Response, count: int) -> list[str]:
         if response.status_code != 200:
             raise TransformerError(
                 f"transformer at {self._url} answered {response.status_code}: {response.text[:200]}"
             )
+        field = "outputs" if self._batched else "output"
         try:
-            output = response.json()["output"]
+            answer = response.json()[field]
         except (ValueError, KeyError, TypeError) as exc:
             raise TransformerError(
-                f"transformer at {self._url} answered without a JSON 'output' field"
+                f"transformer at {self._url} answered without a JSON '{field}' field"
             ) from exc
-        if not isinstance(output, str):
+        outputs = answer if self._batched else [answer]
+        if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
             raise TransformerError(f"transformer at {self._url} answered a non-string output")
-        return output
+        if len(outputs) != count:
+            raise TransformerError(
+                f"transformer at {self._url} answered {len(outputs)} outputs for {count} inputs"
+            )
+        return outputs
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -25,7 +25,7 @@ LIMITS = {
     "CACHE_TRANSFORMER_DELAY_MS": "10",
 }
 
-_CALLS = re.compile(r'^cache_transformer_calls_total\{outcome="ok"\} (\S+)$', re.MULTILINE)
+_STRINGS = re.compile(r"^cache_transformer_strings_total (\S+)$", re.MULTILINE)
 
 
 @dataclass
@@ -35,10 +35,10 @@ class Api:
     client: httpx.AsyncClient
     mode: str
 
-    async def transformer_calls(self) -> int:
-        """Successful transformer calls so far, read from the service's own /metrics."""
+    async def transformed_strings(self) -> int:
+        """Strings transformed so far (a batched call counts each), from the service's /metrics."""
         text = (await self.client.get("/metrics")).text
-        match = _CALLS.search(text)
+        match = _STRINGS.search(text)
         return int(float(match.group(1))) if match else 0
 
 

@@ -139,9 +139,9 @@ async def test_json_with_a_charset_is_accepted(api: Api, word: str) -> None:
 
 
 async def test_a_refused_payload_stores_nothing(api: Api, word: str) -> None:
-    before = await api.transformer_calls()
+    before = await api.transformed_strings()
     await api.client.post("/payload", json={"list_1": [word, "b"], "list_2": ["c"]})
-    assert await api.transformer_calls() == before
+    assert await api.transformed_strings() == before
 
 
 async def test_an_unknown_route_is_404_json(api: Api) -> None:

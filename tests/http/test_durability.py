@@ -16,7 +16,7 @@ async def test_results_survive_a_restart_and_are_not_recomputed(tmp_path: Path) 
     async with open_api("process", {}, tmp_path) as second:
         fetched = await second.client.get(f"/payload/{created.json()['id']}")
         again = await second.client.post("/payload", json=body)
-        calls = await second.transformer_calls()
+        calls = await second.transformed_strings()
     assert fetched.json() == created.json()
     assert again.status_code == 200
     assert calls == 0

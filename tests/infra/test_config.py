@@ -26,9 +26,9 @@ def test_no_context_gives_the_defaults() -> None:
 
 def test_string_context_values_are_coerced_to_the_field_types() -> None:
     config = _config(
-        memory_mb="2048", retain_data="false", lock_wait_s="5", reserved_concurrency="3"
+        memory_mb="2048", retain_data="false", claim_wait_s="5", reserved_concurrency="3"
     )
-    assert (config.memory_mb, config.retain_data, config.lock_wait_s) == (2048, False, 5.0)
+    assert (config.memory_mb, config.retain_data, config.claim_wait_s) == (2048, False, 5.0)
     assert config.reserved_concurrency == 3
 
 
@@ -39,7 +39,7 @@ def test_string_context_values_are_coerced_to_the_field_types() -> None:
         ("architecture", "ppc64"),
         ("cache_ttl_s", "7200"),
         ("timeout_s", "60"),
-        ("lock_wait_s", "40"),
+        ("claim_wait_s", "40"),
         ("cache_cluster_size", "2"),
         ("memory_mb", "many"),
         ("log_retention_days", "10"),

@@ -88,11 +88,11 @@ def test_environment_points_the_service_at_dynamodb_and_tls_redis(stack: Synth) 
     assert env["CACHE_REDIS_CLUSTER"] == "true"
 
 
-def test_lock_wait_is_bounded_below_the_function_timeout(stack: Synth) -> None:
+def test_claim_wait_is_bounded_below_the_function_timeout(stack: Synth) -> None:
     function = _function(stack)
     env = function["Environment"]["Variables"]
-    assert float(env["CACHE_LOCK_WAIT_S"]) < function["Timeout"]
-    assert {"CACHE_LOCK_TTL_S", "CACHE_REDIS_TTL_S"} <= set(env)
+    assert float(env["CACHE_CLAIM_WAIT_S"]) < function["Timeout"]
+    assert {"CACHE_CLAIM_TTL_S", "CACHE_REDIS_TTL_S"} <= set(env)
 
 
 def test_only_environment_variables_the_service_reads(stack: Synth) -> None:

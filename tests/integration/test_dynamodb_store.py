@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import threading
+import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -15,7 +17,8 @@ import httpx
 import pytest
 
 from cache_service.errors import StoreUnavailable
-from cache_service.tiers.dynamodb import INLINE_BYTES, ITEM_ACTIONS, DynamoDbStore
+from cache_service.tiers.dynamodb import ITEM_ACTIONS, DynamoDbStore
+from cache_service.tiers.dynamodb_codec import INLINE_BYTES
 from tests.support.processes import free_port
 
 
@@ -29,7 +32,8 @@ def aws_env(moto_server: Any, dynamodb_table: str, monkeypatch: pytest.MonkeyPat
 
 @pytest.fixture
 async def store(aws_env: str) -> AsyncIterator[DynamoDbStore]:
-    store = DynamoDbStore(aws_env, timeout_s=5, retry_after_s=1, ttl_s=3600, recorded_by="t@1")
+    # A generous bound: moto answers a write in 10-20 ms on a loaded 2-core machine.
+    store = DynamoDbStore(aws_env, timeout_s=30, retry_after_s=1, ttl_s=3600, recorded_by="t@1")
     yield store
     await store.aclose()
 
@@ -39,27 +43,21 @@ def _item(table: str, key: str) -> dict[str, Any]:
     return client.get_item(TableName=table, Key={"pk": {"S": key}}, ConsistentRead=True)["Item"]
 
 
-async def test_put_if_absent_creates_then_keeps_the_first_value(store: DynamoDbStore) -> None:
-    first = await store.put_if_absent({"payload:a": "ONE"})
-    second = await store.put_if_absent({"payload:a": "TWO", "payload:b": "NEW"})
-    assert (first.created, first.stored) == (frozenset({"payload:a"}), {"payload:a": "ONE"})
-    assert second.created == {"payload:b"}
-    assert second.stored == {"payload:a": "ONE", "payload:b": "NEW"}
-
-
 async def test_an_item_records_when_and_by_which_transformer_and_when_it_expires(
     store: DynamoDbStore, aws_env: str
 ) -> None:
-    await store.put_if_absent({"payload:meta": "X"})
+    await store.claim(["payload:meta"], "t", 30)
+    await store.complete({"payload:meta": "X"}, "t")
     item = _item(aws_env, "payload:meta")
     assert item["transformer"] == {"S": "t@1"}
+    assert "token" not in item
     created, expires = float(item["created_at"]["N"]), int(item["expires_at"]["N"])
     assert 3599 <= expires - created <= 3601
 
 
 async def test_batch_reads_go_past_the_hundred_key_limit(store: DynamoDbStore) -> None:
     items = {f"string:{i}": f"V{i}" for i in range(250)}
-    await store.put_if_absent(items)
+    await store.complete(items, "t")
     assert await store.get_many([*items, "string:absent"], consistent=True) == items
 
 
@@ -67,10 +65,45 @@ async def test_a_value_larger_than_an_item_is_split_and_read_back(store: DynamoD
     # Random-ish text that compresses poorly, well past DynamoDB's 400 KB item limit.
     value = "".join(f"{i * 7919 % 1000003:x}," for i in range(200_000))
     assert len(value.encode()) > 3 * INLINE_BYTES
-    put = await store.put_if_absent({"payload:big": value})
-    assert put.created == {"payload:big"}
+    completion = await store.complete({"payload:big": value}, "t")
+    assert completion.created == {"payload:big"}
     assert await store.get_many(["payload:big"], consistent=True) == {"payload:big": value}
     assert await store.get_many(["payload:big", "payload:other"]) == {"payload:big": value}
+    assert (await store.claim(["payload:big"], "u", 30)).completed == {"payload:big": value}
+
+
+def _big_value() -> str:
+    return "".join(f"{i * 7919 % 1000003:x}," for i in range(200_000))
+
+
+async def test_a_split_value_with_a_part_missing_is_a_503_not_a_500(
+    store: DynamoDbStore, aws_env: str
+) -> None:
+    await store.complete({"payload:big": _big_value()}, "t")
+    client = boto3.client("dynamodb")
+    parts = [
+        item["pk"]["S"]
+        for item in client.scan(TableName=aws_env)["Items"]
+        if item["pk"]["S"].startswith("part#")
+    ]
+    client.delete_item(TableName=aws_env, Key={"pk": {"S": parts[0]}})
+    with pytest.raises(StoreUnavailable, match="damaged"):
+        await store.get_many(["payload:big"], consistent=True)
+
+
+async def test_a_split_value_with_a_corrupt_part_is_a_503_not_a_500(
+    store: DynamoDbStore, aws_env: str
+) -> None:
+    await store.complete({"payload:big": _big_value()}, "t")
+    client = boto3.client("dynamodb")
+    part = next(
+        item
+        for item in client.scan(TableName=aws_env)["Items"]
+        if item["pk"]["S"].startswith("part#")
+    )
+    client.put_item(TableName=aws_env, Item={**part, "chunk": {"B": b"not zlib at all"}})
+    with pytest.raises(StoreUnavailable, match="damaged"):
+        await store.get_many(["payload:big"], consistent=True)
 
 
 async def test_a_missing_table_is_a_503_that_says_how_to_create_it(aws_env: str) -> None:
@@ -90,7 +123,7 @@ async def test_an_endpoint_that_does_not_answer_is_a_503(
     store = DynamoDbStore(aws_env, timeout_s=2, retry_after_s=1)
     try:
         with pytest.raises(StoreUnavailable):
-            await store.put_if_absent({"payload:x": "X"})
+            await store.complete({"payload:x": "X"}, "t")
     finally:
         await store.aclose()
 
@@ -185,7 +218,40 @@ async def test_a_whole_workload_calls_only_the_actions_the_stack_grants(
     assert (made.created, again.created, fetched.output) == (True, False, made.output)
     print("actions called:", sorted(set(recording.actions)))
     assert set(recording.actions) <= set(ITEM_ACTIONS)
-    assert {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"} <= set(recording.actions)
+    assert {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"} <= set(recording.actions)
+
+
+_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+
+
+async def test_a_miss_costs_two_write_requests_per_distinct_string_and_two_per_payload(
+    recording: RecordingProxy, aws_env: str
+) -> None:
+    from cache_service.app import build_components
+    from cache_service.settings import Settings
+
+    # Claims are renewed every third of their expiry while the work runs; moto on a loaded
+    # machine can take that long, so the expiry is set past this test's whole run.
+    settings = Settings(
+        store="dynamodb",
+        dynamodb_table=aws_env,
+        transformer_delay_ms=0,
+        store_timeout_s=30,
+        claim_ttl_s=600,
+        claim_wait_s=60,
+    )
+    components = build_components(settings)
+    strings = [f"s{i}" for i in range(150)]  # Past one BatchGetItem's hundred keys.
+    try:
+        made = await components.service.submit(strings[:75], strings[75:])
+    finally:
+        await components.aclose()
+    calls = Counter(recording.actions)
+    writes = sum(calls[action] for action in _WRITES)
+    print(f"a miss of {len(strings)} distinct strings: {dict(calls)}")
+    assert made.created
+    assert writes == 2 * len(strings) + 2
+    assert calls["dynamodb:BatchGetItem"] == 2  # Reads batched: 150 keys in two requests.
 
 
 class ThrottlingClient:
@@ -215,7 +281,7 @@ def test_unprocessed_keys_are_retried_until_every_key_is_answered() -> None:
     store = DynamoDbStore("t-throttled", timeout_s=5, retry_after_s=1)
     client = ThrottlingClient("t-throttled", unprocessed_rounds=3)
     keys = ["string:a", "string:b", "string:c", "string:d", "string:e"]
-    found = store._get_batch(client, keys, consistent=True)  # type: ignore[arg-type]
+    found = store._get_batch(client, time.monotonic() + 5, keys, consistent=True)  # type: ignore[arg-type]
     assert found == {key: key.upper() for key in keys}
     assert client.calls == 4
 
@@ -226,4 +292,4 @@ def test_keys_that_stay_unprocessed_become_a_503_not_a_partial_answer() -> None:
     # One key served per round, fewer rounds than keys: some are never answered.
     keys = [f"string:{i}" for i in range(20)]
     with pytest.raises(StoreUnavailable, match="unprocessed"):
-        store._get_batch(client, keys, consistent=True)  # type: ignore[arg-type]
+        store._get_batch(client, time.monotonic() + 5, keys, consistent=True)  # type: ignore[arg-type]

@@ -237,8 +237,8 @@ async def test_a_lease_holder_killed_mid_work_is_replaced_after_the_lease_expire
         dynamodb_table,
         redis_server.url,
         redis_prefix,
-        CACHE_LOCK_TTL_S="2",
-        CACHE_LOCK_WAIT_S="10",
+        CACHE_CLAIM_TTL_S="2",
+        CACHE_CLAIM_WAIT_S="10",
     )
     holder, survivor = services.start(env), services.start(env)
     body = {"list_1": ["orphaned"], "list_2": ["work"]}
@@ -264,6 +264,6 @@ async def test_a_lease_holder_killed_mid_work_is_replaced_after_the_lease_expire
     )
     assert finished.status_code == 201
     assert finished.json()["output"] == "ORPHANED, WORK"
-    assert waited < 10  # Bounded by CACHE_LOCK_WAIT_S, not a speed claim.
+    assert waited < 10  # Bounded by CACHE_CLAIM_WAIT_S, not a speed claim.
     # The killed holder's calls were paid and lost; each string was redone once, no more.
     assert dict(transformer_server.calls) == {"orphaned": 2, "work": 2}

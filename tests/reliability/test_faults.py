@@ -18,7 +18,7 @@ from tests.conftest import Services
 from tests.support.mixed_load import Ledger, MixedLoad, check_every_id_still_answers
 from tests.support.transformer_server import TransformerServer
 
-# The client's bound on one request: past CACHE_LOCK_WAIT_S and every store timeout.
+# The client's bound on one request: past CACHE_CLAIM_WAIT_S and every store timeout.
 REQUEST_BOUND_S = 15.0
 
 
@@ -39,7 +39,7 @@ async def test_redis_killed_and_restarted_during_30s_of_load_costs_no_request(
         "CACHE_REDIS_URL": redis_server.url,
         "CACHE_REDIS_PREFIX": redis_prefix,
         "CACHE_REDIS_COOLDOWN_S": "1",
-        "CACHE_LOCK_WAIT_S": "10",
+        "CACHE_CLAIM_WAIT_S": "10",
     }
     first, second = services.start(env), services.start(env)
     load = MixedLoad([first.url, second.url], timeout_s=REQUEST_BOUND_S)
@@ -74,7 +74,7 @@ async def test_the_durable_store_stopped_and_restarted_fails_only_new_work(
         "CACHE_REDIS_URL": redis_server.url,
         "CACHE_REDIS_PREFIX": redis_prefix,
         "CACHE_STORE_TIMEOUT_S": "2",
-        "CACHE_LOCK_WAIT_S": "10",
+        "CACHE_CLAIM_WAIT_S": "10",
     }
     first, second = services.start(env), services.start(env)
     load = MixedLoad([first.url, second.url], timeout_s=REQUEST_BOUND_S)
@@ -135,8 +135,8 @@ async def test_a_service_killed_while_it_holds_leases_is_replaced_by_the_survivo
         "CACHE_SQLITE_PATH": str(tmp_path / "store.db"),
         "CACHE_REDIS_URL": redis_server.url,
         "CACHE_REDIS_PREFIX": redis_prefix,
-        "CACHE_LOCK_TTL_S": "2",
-        "CACHE_LOCK_WAIT_S": "10",
+        "CACHE_CLAIM_TTL_S": "2",
+        "CACHE_CLAIM_WAIT_S": "10",
     }
     victim, survivor = services.start(env), services.start(env)
     # Requests to the victim fail when it dies; the judged load goes to the survivor.

@@ -17,21 +17,24 @@ from starlette.routing import Route
 
 from .processes import free_port
 
-Mode = Literal["ok", "fail", "hang", "garbage"]
+Mode = Literal["ok", "fail", "hang", "garbage", "short"]
 
 
 @dataclass
 class TransformerServer:
-    """Upper-cases ``{"input": s}`` after ``delay_s``; ``mode`` switches on failures.
+    """Upper-cases ``{"input": s}`` (or a batch, ``{"inputs": [...]}``) after ``delay_s``;
+    ``mode`` switches on failures.
 
-    ``calls`` counts every request per input, ``max_in_flight`` the most served at once,
-    so tests can check exactly-once and concurrency without timing anything.
+    ``calls`` counts every string sent per input, ``requests`` the calls (a batch is one),
+    ``max_in_flight`` the most served at once, so tests can check exactly-once, batching and
+    concurrency without timing anything.
     """
 
     delay_s: float = 0.02
     mode: Mode = "ok"
     port: int = field(default_factory=free_port)
     calls: Counter[str] = field(default_factory=Counter)
+    requests: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -50,12 +53,16 @@ class TransformerServer:
     def reset(self) -> None:
         with self._lock:
             self.calls.clear()
+            self.requests = 0
             self.max_in_flight = 0
 
     async def _transform(self, request: Request) -> Response:
         body = await request.json()
+        batched = "inputs" in body
+        inputs: list[str] = body["inputs"] if batched else [body["input"]]
         with self._lock:
-            self.calls[body["input"]] += 1
+            self.calls.update(inputs)
+            self.requests += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -66,7 +73,11 @@ class TransformerServer:
                 return JSONResponse({"error": "deliberate failure"}, status_code=503)
             if self.mode == "garbage":
                 return Response("not json", media_type="text/plain")
-            return JSONResponse({"output": str(body["input"]).upper()})
+            if self.mode == "short":  # A batch answer that drops its last output.
+                return JSONResponse({"outputs": [s.upper() for s in inputs][:-1]})
+            if batched:
+                return JSONResponse({"outputs": [s.upper() for s in inputs]})
+            return JSONResponse({"output": inputs[0].upper()})
         finally:
             with self._lock:
                 self.in_flight -= 1

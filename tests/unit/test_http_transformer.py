@@ -10,14 +10,18 @@ from tests.support.processes import free_port
 from tests.support.transformer_server import TransformerServer
 
 
-def client(url: str, *, timeout_s: float = 2.0, retries: int = 2) -> HttpTransformer:
-    return HttpTransformer(url, timeout_s=timeout_s, retries=retries, backoff_s=0.001)
+def client(
+    url: str, *, timeout_s: float = 2.0, retries: int = 2, batched: bool = False
+) -> HttpTransformer:
+    return HttpTransformer(
+        url, timeout_s=timeout_s, retries=retries, batched=batched, backoff_s=0.001
+    )
 
 
 async def test_returns_the_services_output(transformer_server: TransformerServer) -> None:
     transformer = client(transformer_server.url)
     try:
-        assert await transformer.transform("abc") == "ABC"
+        assert await transformer.transform(["abc"]) == ["ABC"]
     finally:
         await transformer.aclose()
 
@@ -29,7 +33,7 @@ async def test_retries_a_5xx_a_bounded_number_of_times(
     transformer = client(transformer_server.url, retries=2)
     try:
         with pytest.raises(TransformerError, match="answered 503 \\(after 3 attempts\\)"):
-            await transformer.transform("abc")
+            await transformer.transform(["abc"])
     finally:
         await transformer.aclose()
     assert transformer_server.calls["abc"] == 3
@@ -42,7 +46,7 @@ async def test_a_timeout_is_reported_as_such_and_not_retried(
     transformer = client(transformer_server.url, timeout_s=0.2, retries=2)
     try:
         with pytest.raises(TransformerTimeout, match=r"did not answer within 0\.2s"):
-            await transformer.transform("abc")
+            await transformer.transform(["abc"])
     finally:
         await transformer.aclose()
     assert transformer_server.calls["abc"] == 1
@@ -52,7 +56,7 @@ async def test_an_unreachable_service_is_a_transformer_error() -> None:
     transformer = client(f"http://127.0.0.1:{free_port()}/transform", retries=1)
     try:
         with pytest.raises(TransformerError, match="cannot reach transformer"):
-            await transformer.transform("abc")
+            await transformer.transform(["abc"])
     finally:
         await transformer.aclose()
 
@@ -64,7 +68,43 @@ async def test_an_answer_without_output_is_a_transformer_error(
     transformer = client(transformer_server.url)
     try:
         with pytest.raises(TransformerError, match="without a JSON 'output' field"):
-            await transformer.transform("abc")
+            await transformer.transform(["abc"])
+    finally:
+        await transformer.aclose()
+
+
+async def test_a_batch_is_one_call_answered_in_order(
+    transformer_server: TransformerServer,
+) -> None:
+    transformer = client(transformer_server.url, batched=True)
+    try:
+        assert await transformer.transform(["b", "a", "c"]) == ["B", "A", "C"]
+    finally:
+        await transformer.aclose()
+    assert transformer_server.requests == 1
+    assert dict(transformer_server.calls) == {"a": 1, "b": 1, "c": 1}
+
+
+async def test_a_batch_answer_of_the_wrong_length_is_a_transformer_error(
+    transformer_server: TransformerServer,
+) -> None:
+    transformer_server.mode = "short"
+    transformer = client(transformer_server.url, batched=True)
+    try:
+        with pytest.raises(TransformerError, match="answered 1 outputs for 2 inputs"):
+            await transformer.transform(["a", "b"])
+    finally:
+        await transformer.aclose()
+
+
+async def test_a_batch_answer_without_outputs_is_a_transformer_error(
+    transformer_server: TransformerServer,
+) -> None:
+    transformer = client(transformer_server.url, batched=True)
+    transformer_server.mode = "garbage"
+    try:
+        with pytest.raises(TransformerError, match="without a JSON 'outputs' field"):
+            await transformer.transform(["a", "b"])
     finally:
         await transformer.aclose()
 
@@ -75,4 +115,4 @@ def test_the_identity_names_the_url_unless_set() -> None:
 
 
 async def test_the_simulated_transformer_upper_cases() -> None:
-    assert await SimulatedTransformer(0).transform("straße") == "STRASSE"
+    assert await SimulatedTransformer(0).transform(["straße", "x"]) == ["STRASSE", "X"]

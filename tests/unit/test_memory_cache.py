@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cache_service.tiers.memory import MemoryCache, MemoryStore
+from cache_service.tiers.memory import MemoryCache
 
 
 async def test_returns_only_the_keys_it_holds() -> None:
@@ -44,12 +44,3 @@ async def test_rewriting_a_key_does_not_double_count_its_bytes() -> None:
     await cache.set_many({"k": "v" * 10})
     await cache.set_many({"k": "v" * 10})
     assert cache.size_bytes == len("k") + 10
-
-
-async def test_memory_store_keeps_the_first_value_written() -> None:
-    store = MemoryStore()
-    first = await store.put_if_absent({"k": "first"})
-    second = await store.put_if_absent({"k": "second"})
-    assert first.created == {"k"}
-    assert second.created == frozenset()
-    assert second.stored == {"k": "first"}

@@ -1,125 +1,193 @@
-"""Coalescing in one process, and waiting on work another process holds."""
+"""Doing each unit of work once: callers in one process share a flight, and a flight claims
+its keys in the store, makes the claimed ones and waits for those another process holds.
+
+"Another process" is played by a second token claiming and completing in the same store.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from collections.abc import Mapping
 
 import pytest
 
 from cache_service.errors import WaitTimeout
-from cache_service.singleflight import Coordinator, Lease, ProcessLocalLeases, SingleFlight
+from cache_service.singleflight import SingleFlight
+from cache_service.tiers.memory import MemoryStore
+from cache_service.wakeups import NoWakeups, Watchers
 
 
-async def test_concurrent_callers_share_one_run_and_one_is_the_leader() -> None:
-    flights = SingleFlight()
-    runs = 0
-
-    async def work() -> str:
-        nonlocal runs
-        runs += 1
-        await asyncio.sleep(0.01)
-        return "done"
-
-    results = await asyncio.gather(*(flights.run("k", work) for _ in range(20)))
-    assert runs == 1
-    assert {value for value, _ in results} == {"done"}
-    assert sum(leader for _, leader in results) == 1
+def flight(store: MemoryStore, *, wait_s: float = 5, ttl_s: float = 30) -> SingleFlight:
+    return SingleFlight(
+        store, NoWakeups(), ttl_s=ttl_s, wait_s=wait_s, retry_after_s=3, poll_s=(0.005, 0.01)
+    )
 
 
-async def test_a_failure_reaches_every_waiter_and_the_next_call_runs_again() -> None:
-    flights = SingleFlight()
-    attempts = 0
+class Maker:
+    """Upper-cases the keys it is asked for, counting each key and each call."""
 
-    async def work() -> str:
-        nonlocal attempts
-        attempts += 1
-        await asyncio.sleep(0.01)
-        if attempts == 1:
-            raise RuntimeError("first attempt fails")
-        return "ok"
+    def __init__(self, delay_s: float = 0.01, fail_on: frozenset[str] = frozenset()) -> None:
+        self.delay_s = delay_s
+        self.fail_on = fail_on
+        self.keys: Counter[str] = Counter()
+        self.batches: list[list[str]] = []
 
+    async def __call__(self, batch: list[str]) -> Mapping[str, str]:
+        self.keys.update(batch)
+        self.batches.append(batch)
+        await asyncio.sleep(self.delay_s)
+        if self.fail_on & set(batch):
+            raise RuntimeError(f"cannot make {sorted(self.fail_on & set(batch))}")
+        return {key: key.upper() for key in batch}
+
+
+async def test_concurrent_callers_share_one_make_and_one_of_them_created_it() -> None:
+    flights, make = flight(MemoryStore()), Maker()
+    results = await asyncio.gather(*(flights.settle(["k"], make) for _ in range(20)))
+    assert make.keys == {"k": 1}
+    assert {result.values["k"] for result in results} == {"K"}
+    assert sum("k" in result.created for result in results) == 1
+
+
+async def test_callers_with_overlapping_keys_make_each_key_once() -> None:
+    flights, make = flight(MemoryStore()), Maker()
+    await asyncio.gather(
+        flights.settle(["a", "b"], make),
+        flights.settle(["b", "c"], make),
+        flights.settle(["c", "a", "d"], make),
+    )
+    assert make.keys == {"a": 1, "b": 1, "c": 1, "d": 1}
+
+
+async def test_claimed_keys_are_made_in_batches_of_the_given_size() -> None:
+    flights, make = flight(MemoryStore()), Maker()
+    keys = [f"k{i}" for i in range(10)]
+    settled = await flights.settle(keys, make, batch_size=4)
+    assert sorted(len(batch) for batch in make.batches) == [2, 4, 4]
+    assert settled.values == {key: key.upper() for key in keys}
+    assert settled.created == set(keys)
+
+
+async def test_a_completed_key_is_not_made_again() -> None:
+    store, make = MemoryStore(), Maker()
+    await store.complete({"k": "stored earlier"}, "elsewhere")
+    settled = await flight(store).settle(["k"], make)
+    assert (settled.values, settled.created) == ({"k": "stored earlier"}, frozenset())
+    assert make.keys == {}
+
+
+async def test_a_failed_batch_fails_its_callers_and_frees_its_keys_for_the_next_try() -> None:
+    store = MemoryStore()
+    flights = flight(store)
     outcomes = await asyncio.gather(
-        *(flights.run("k", work) for _ in range(3)), return_exceptions=True
+        *(flights.settle(["bad"], Maker(fail_on=frozenset({"bad"}))) for _ in range(3)),
+        return_exceptions=True,
     )
     assert all(isinstance(outcome, RuntimeError) for outcome in outcomes)
-    assert await flights.run("k", work) == ("ok", True)
+    assert (await store.claim(["bad"], "next", 30)).claimed == {"bad"}
+
+
+async def test_batches_that_succeed_are_kept_when_another_batch_fails() -> None:
+    store = MemoryStore()
+    make = Maker(fail_on=frozenset({"k3"}))
+    with pytest.raises(RuntimeError):
+        await flight(store).settle(["k0", "k1", "k2", "k3"], make, batch_size=2)
+    assert await store.get_many(["k0", "k1", "k2", "k3"]) == {"k0": "K0", "k1": "K1"}
 
 
 async def test_a_caller_that_goes_away_does_not_cancel_the_work() -> None:
-    flights = SingleFlight()
-    finished = asyncio.Event()
-
-    async def work() -> str:
-        await asyncio.sleep(0.05)
-        finished.set()
-        return "stored"
-
-    caller = asyncio.create_task(flights.run("k", work))
+    store = MemoryStore()
+    flights = flight(store)
+    caller = asyncio.create_task(flights.settle(["k"], Maker(delay_s=0.05)))
     await asyncio.sleep(0.01)
     caller.cancel()
-    await asyncio.wait_for(finished.wait(), 1)
-    assert finished.is_set()
+    for _ in range(100):
+        if await store.get_many(["k"]):
+            break
+        await asyncio.sleep(0.01)
+    assert await store.get_many(["k"]) == {"k": "K"}
 
 
-class HeldElsewhere:
-    """Leases for a key another process holds: never granted."""
+async def test_a_key_held_elsewhere_is_waited_for_and_not_made() -> None:
+    store, make = MemoryStore(), Maker()
+    await store.claim(["k"], "elsewhere", 30)
+    asyncio.get_running_loop().call_later(
+        0.05, asyncio.ensure_future, store.complete({"k": "theirs"}, "elsewhere")
+    )
+    settled = await flight(store).settle(["k"], make)
+    assert (settled.values, settled.created) == ({"k": "theirs"}, frozenset())
+    assert make.keys == {}
 
-    async def try_acquire(self, key: str) -> Lease | None:
+
+async def test_free_keys_are_made_while_held_ones_are_waited_for() -> None:
+    store, make = MemoryStore(), Maker()
+    await store.claim(["theirs"], "elsewhere", 30)
+    asyncio.get_running_loop().call_later(
+        0.05, asyncio.ensure_future, store.complete({"theirs": "THEIRS"}, "elsewhere")
+    )
+    settled = await flight(store).settle(["theirs", "mine"], make)
+    assert settled.values == {"theirs": "THEIRS", "mine": "MINE"}
+    assert settled.created == {"mine"}
+    assert make.keys == {"mine": 1}
+
+
+async def test_a_claim_whose_holder_died_is_taken_over_after_its_expiry() -> None:
+    store, make = MemoryStore(), Maker()
+    await store.claim(["k"], "crashed", 0.1)
+    settled = await flight(store).settle(["k"], make)
+    assert (settled.values, settled.created) == ({"k": "K"}, frozenset({"k"}))
+
+
+async def test_a_waiter_gives_up_after_the_wait_bound_with_a_retry_hint() -> None:
+    store = MemoryStore()
+    await store.claim(["k"], "elsewhere", 30)
+    with pytest.raises(WaitTimeout) as raised:
+        await flight(store, wait_s=0.05).settle(["k"], Maker())
+    assert raised.value.retry_after_s == 3
+
+
+async def test_a_long_make_keeps_its_claim_by_renewing_it() -> None:
+    store = MemoryStore()
+    flights = flight(store, ttl_s=0.15)
+    work = asyncio.create_task(flights.settle(["k"], Maker(delay_s=0.5)))
+    await asyncio.sleep(0.35)  # Past two expiries: only renewal keeps others out.
+    assert (await store.claim(["k"], "other", 30)).held == {"k"}
+    assert (await work).created == {"k"}
+
+
+class Announced(Watchers):
+    """Wake-ups that are always delivered, as a healthy Redis subscription delivers them."""
+
+    listening = True
+
+    async def announce(self, keys: object) -> None:
         return None
 
     async def aclose(self) -> None:
         return None
 
 
-async def test_a_waiter_returns_the_value_once_the_holder_stores_it() -> None:
-    coordinator = Coordinator(HeldElsewhere(), wait_s=5, retry_after_s=1, poll_s=(0.005, 0.01))
-    stored: dict[str, str] = {}
-
-    async def lookup() -> str | None:
-        return stored.get("k")
-
-    async def produce() -> str:
-        raise AssertionError("the holder elsewhere does the work, not us")
-
-    asyncio.get_running_loop().call_later(0.05, stored.__setitem__, "k", "theirs")
-    assert await coordinator.once("k", lookup, produce) == ("theirs", False)
-
-
-async def test_a_waiter_gives_up_after_the_wait_bound_with_a_retry_hint() -> None:
-    coordinator = Coordinator(HeldElsewhere(), wait_s=0.05, retry_after_s=3, poll_s=(0.01, 0.01))
-
-    async def lookup() -> str | None:
-        return None
-
-    async def produce() -> str:
-        raise AssertionError("never called")
-
-    with pytest.raises(WaitTimeout) as raised:
-        await coordinator.once("k", lookup, produce)
-    assert raised.value.retry_after_s == 3
+async def test_an_announcement_wakes_a_waiter_before_its_next_poll() -> None:
+    store, wakeups = MemoryStore(), Announced()
+    waiting = SingleFlight(store, wakeups, ttl_s=30, wait_s=5, retry_after_s=1)
+    await store.claim(["k"], "elsewhere", 30)
+    settle = asyncio.create_task(waiting.settle(["k"], Maker()))
+    await asyncio.sleep(0.02)
+    await store.complete({"k": "theirs"}, "elsewhere")
+    wakeups.wake(["k"])
+    # Well before the 250 ms safety poll a listening waiter otherwise relies on.
+    done, _ = await asyncio.wait({settle}, timeout=0.15)
+    assert done == {settle}
+    assert settle.result().values == {"k": "theirs"}
 
 
-async def test_the_lease_holder_checks_again_before_producing() -> None:
-    coordinator = Coordinator(ProcessLocalLeases(), wait_s=1, retry_after_s=1)
-
-    async def lookup() -> str | None:
-        return "finished meanwhile"
-
-    async def produce() -> str:
-        raise AssertionError("must not redo finished work")
-
-    assert await coordinator.once("k", lookup, produce) == ("finished meanwhile", False)
-
-
-async def test_only_the_caller_whose_produce_ran_is_told_it_produced() -> None:
-    coordinator = Coordinator(ProcessLocalLeases(), wait_s=1, retry_after_s=1)
-
-    async def lookup() -> str | None:
-        return None
-
-    async def produce() -> str:
-        await asyncio.sleep(0.01)
-        return "made"
-
-    results = await asyncio.gather(*(coordinator.once("k", lookup, produce) for _ in range(5)))
-    assert sorted(produced for _, produced in results) == [False] * 4 + [True]
+async def test_closing_cancels_running_work_and_releases_its_claims() -> None:
+    store = MemoryStore()
+    flights = flight(store)
+    caller = asyncio.create_task(flights.settle(["k"], Maker(delay_s=10)))
+    await asyncio.sleep(0.02)
+    await flights.aclose()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert (await store.claim(["k"], "next", 30)).claimed == {"k"}

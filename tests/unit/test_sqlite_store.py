@@ -1,8 +1,10 @@
-"""The embedded durable store: put-if-absent, batch reads, durability, failure."""
+"""The embedded durable store: batch reads, durability, deadlines, failure (claims: the
+shared specification in tests/integration/test_claim_stores.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,29 +16,16 @@ from cache_service.errors import StoreUnavailable
 from cache_service.tiers.sqlite import SqliteStore
 
 
-async def test_put_if_absent_creates_a_missing_key(store: SqliteStore) -> None:
-    result = await store.put_if_absent({"k": "v"})
-    assert result.created == {"k"}
-    assert result.stored == {"k": "v"}
-
-
-async def test_put_if_absent_keeps_the_earlier_value_and_reports_it(store: SqliteStore) -> None:
-    await store.put_if_absent({"k": "first"})
-    result = await store.put_if_absent({"k": "second", "j": "new"})
-    assert result.created == {"j"}
-    assert result.stored == {"k": "first", "j": "new"}
-
-
 async def test_get_many_reads_more_keys_than_one_sql_statement_takes(store: SqliteStore) -> None:
     items = {f"key-{i}": f"value-{i}" for i in range(1_234)}
-    await store.put_if_absent(items)
+    await store.complete(items, "t")
     found = await store.get_many([*items, "absent"])
     assert found == items
 
 
 async def test_values_survive_closing_and_reopening_the_file(tmp_path: Path) -> None:
     first = SqliteStore(tmp_path / "cache.db", timeout_s=5, retry_after_s=1)
-    await first.put_if_absent({"k": "v"})
+    await first.complete({"k": "v"}, "t")
     await first.aclose()
     second = SqliteStore(tmp_path / "cache.db", timeout_s=5, retry_after_s=1)
     try:
@@ -48,46 +37,55 @@ async def test_values_survive_closing_and_reopening_the_file(tmp_path: Path) -> 
 async def test_an_unopenable_file_is_reported_as_unavailable(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path, timeout_s=5, retry_after_s=7)  # a directory, not a file
     with pytest.raises(StoreUnavailable) as raised:
-        await store.put_if_absent({"k": "v"})
+        await store.complete({"k": "v"}, "t")
     assert raised.value.retry_after_s == 7
     await store.aclose()
 
 
 async def test_non_ascii_values_round_trip(store: SqliteStore) -> None:
-    await store.put_if_absent({"k": "ÉTÉ ☃ 中文"})
+    await store.complete({"k": "ÉTÉ ☃ 中文"}, "t")
     assert await store.get_many(["k"]) == {"k": "ÉTÉ ☃ 中文"}
 
 
-async def test_a_lease_excludes_a_second_holder_until_released(store: SqliteStore) -> None:
-    assert await store.acquire_lease("work", "token-a", ttl_s=30)
-    assert not await store.acquire_lease("work", "token-b", ttl_s=30)
-    await store.release_lease("work", "token-a")
-    assert await store.acquire_lease("work", "token-b", ttl_s=30)
-
-
-async def test_an_expired_lease_can_be_taken_over(store: SqliteStore) -> None:
-    assert await store.acquire_lease("work", "token-a", ttl_s=0.05)
-    await asyncio.sleep(0.1)
-    assert await store.acquire_lease("work", "token-b", ttl_s=30)
-    assert not await store.renew_lease("work", "token-a", ttl_s=30)
-
-
-async def test_only_the_holder_releases_or_renews_a_lease(store: SqliteStore) -> None:
-    assert await store.acquire_lease("work", "token-a", ttl_s=30)
-    await store.release_lease("work", "token-b")
-    assert not await store.renew_lease("work", "token-b", ttl_s=30)
-    assert not await store.acquire_lease("work", "token-c", ttl_s=30)
-
-
-async def test_a_lease_is_shared_by_two_stores_on_one_file(tmp_path: Path) -> None:
-    first = SqliteStore(tmp_path / "shared.db", timeout_s=5, retry_after_s=1)
-    second = SqliteStore(tmp_path / "shared.db", timeout_s=5, retry_after_s=1)
+async def test_a_call_that_timed_out_does_not_take_effect_later(tmp_path: Path) -> None:
+    # Another process holds the write lock longer than the caller's bound. The worker thread
+    # must give up with its caller, not retry on until the lock frees and then write.
+    path = tmp_path / "locked.db"
+    store = SqliteStore(path, timeout_s=0.5, retry_after_s=1)
+    await store.get_many(["warm"])  # The file exists, in WAL mode.
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
     try:
-        assert await first.acquire_lease("work", "token-a", ttl_s=30)
-        assert not await second.acquire_lease("work", "token-b", ttl_s=30)
+        with pytest.raises(StoreUnavailable):
+            await store.complete({"k": "late"}, "t")
     finally:
-        await first.aclose()
-        await second.aclose()
+        await asyncio.sleep(0.3)  # The lock frees while a retrying worker would still run.
+        locker.execute("ROLLBACK")
+        locker.close()
+    await asyncio.sleep(1.5)
+    try:
+        assert await store.get_many(["k"]) == {}
+    finally:
+        await store.aclose()
+
+
+async def test_calls_queued_behind_a_stuck_one_answer_once_it_frees(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    store = SqliteStore(path, timeout_s=0.5, retry_after_s=1)
+    await store.get_many(["warm"])
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.complete({"k": "v"}, "t")
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    # The only worker thread is free again at once: the next write is not queued behind a
+    # retry loop of the abandoned one (before, up to four busy timeouts).
+    completion = await store.complete({"k": "v"}, "t")
+    assert completion.created == {"k"}
+    await store.aclose()
 
 
 _FIRST_WRITES = """
@@ -102,7 +100,7 @@ async def main() -> None:
         while time.time() < start + n * 0.1:
             pass
         try:
-            await store.put_if_absent({name: "v"})
+            await store.complete({name: "v"}, "t")
         finally:
             await store.aclose()
 

@@ -1,40 +1,41 @@
-"""DynamoDB as the durable store on AWS: one table, partition key ``pk``, boto3 off the loop.
+"""DynamoDB as the durable store on AWS: one table, an item per unit of work, boto3 off the loop.
 
-boto3 blocks, so every call runs on a small thread pool owned by the store; botocore's
-"standard" retry mode gives bounded retries with jittered backoff on throttling, and an
-asyncio bound on each call keeps a hung endpoint from holding a request past
-``CACHE_STORE_TIMEOUT_S``.
+An item is either a claim (``token``, ``claimed_until``) or a completed value (see
+``dynamodb_codec``). Claiming is one conditional PutItem per key, completing one conditional
+UpdateItem: two write requests per unit of work on a miss, the least that can both exclude
+other writers and record the result. A refused write returns the item that refused it
+(``ReturnValuesOnConditionCheckFailure``), so no read follows it.
 
-An item is at most 400 KB, and an output may be larger (a 1 MiB body gives about 1 MiB of
-output), so a large value is zlib-compressed and split over part items named by the value's
-digest; the head item, written last and conditionally, is what makes it exist.
+boto3 blocks, so every call runs on a small thread pool owned by the store. The caller's
+deadline travels into the thread, and botocore's own timeouts and retries fit inside it, so an
+abandoned call neither takes effect late nor keeps a pool thread from the calls behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import logging
 import random
 import threading
 import time
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..claims import ClaimResult, Completion
 from ..errors import StoreUnavailable
-from .ports import PutResult
+from . import dynamodb_codec as codec
+from .dynamodb_table import PARTITION_KEY, TTL_ATTRIBUTE, create_table
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 T = TypeVar("T")
 
-TTL_ATTRIBUTE = "expires_at"
 #: Every API action the running service calls (``create_table`` is a local-only command).
 #: The CDK stack grants exactly these; a test records the calls a whole workload makes.
 ITEM_ACTIONS = (
@@ -44,18 +45,25 @@ ITEM_ACTIONS = (
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
 )
-# The largest value kept inline; item attributes and names must fit beside it in 400 KB.
-INLINE_BYTES = 300_000
-PART_BYTES = 300_000
 BATCH_KEYS = 100  # BatchGetItem's limit per call.
+_ATTEMPTS = 3
+_GRACE_S = 0.25
 _UNPROCESSED_ATTEMPTS = 8
-_LEASE_PREFIX = "lease#"
-_NAMES = {"#v": "value", "#p": "parts", "#d": "digest"}
-_PING_KEY: dict[str, Any] = {"pk": {"S": "ping#"}}
+# A claim nobody completes or releases (its holder crashed) is swept by TTL this much later.
+_CLAIM_SWEEP_S = 3600
+_NAMES = {"#v": codec.VALUE, "#p": codec.PARTS, "#d": codec.DIGEST}
+_NOT_COMPLETED = "attribute_not_exists(#v) AND attribute_not_exists(#p)"
+_PING_KEY: dict[str, Any] = {PARTITION_KEY: {"S": "ping#"}}
+
+log = logging.getLogger(__name__)
+
+
+class _DeadlinePassed(Exception):
+    """The caller's time ran out before this step could start."""
 
 
 class DynamoDbStore:
-    """``DurableStore`` and ``LeaseBackend`` on one DynamoDB table."""
+    """``DurableStore`` (values and claims) on one DynamoDB table."""
 
     name = "dynamodb"
 
@@ -85,21 +93,31 @@ class DynamoDbStore:
         """The client, made on first use in a worker thread (it reads files and environment)."""
         with self._client_lock:
             if self._client is None:
+                # All attempts together stay inside one call's bound.
+                per_attempt = self._timeout_s / (_ATTEMPTS + 1)
                 config = Config(
-                    connect_timeout=min(2.0, self._timeout_s),
-                    read_timeout=self._timeout_s,
-                    retries={"mode": "standard", "max_attempts": 3},
+                    connect_timeout=min(1.0, per_attempt),
+                    read_timeout=per_attempt,
+                    retries={"mode": "standard", "max_attempts": _ATTEMPTS},
                     max_pool_connections=self._max_workers,
                 )
                 self._client = boto3.session.Session().client("dynamodb", config=config)
             return self._client
 
-    async def _run(self, work: Callable[[DynamoDBClient], T]) -> T:
+    async def _run(self, work: Callable[[DynamoDBClient, float], T]) -> T:
+        deadline = time.monotonic() + self._timeout_s
+
+        def bounded() -> T:
+            _check(deadline)
+            return work(self._dynamodb(), deadline)
+
         loop = asyncio.get_running_loop()
-        call = loop.run_in_executor(self._executor, lambda: work(self._dynamodb()))
         try:
-            return await asyncio.wait_for(call, self._timeout_s)
-        except TimeoutError as exc:
+            # The worker stops at the deadline by itself; the grace lets it say so.
+            return await asyncio.wait_for(
+                loop.run_in_executor(self._executor, bounded), self._timeout_s + _GRACE_S
+            )
+        except (TimeoutError, _DeadlinePassed) as exc:
             raise self._unavailable(f"did not answer within {self._timeout_s}s") from exc
         except ClientError as exc:
             error = exc.response.get("Error", {})
@@ -110,9 +128,22 @@ class DynamoDbStore:
             raise self._unavailable(f"failed: {error.get('Code')}: {error.get('Message')}") from exc
         except BotoCoreError as exc:
             raise self._unavailable(f"failed: {exc}") from exc
+        except codec.DamagedValue as exc:
+            log.error("DynamoDB table %s holds a damaged value: %s", self._table, exc)
+            raise self._unavailable("holds a damaged value (see the log)") from exc
 
     def _unavailable(self, what: str) -> StoreUnavailable:
         return StoreUnavailable(f"DynamoDB table {self._table} {what}", self._retry_after_s)
+
+    async def _each(
+        self, keys: Sequence[str], work: Callable[[DynamoDBClient, float, str], T]
+    ) -> list[T]:
+        """``work`` for every key at once, one pool thread each."""
+
+        def one(key: str) -> Callable[[DynamoDBClient, float], T]:
+            return lambda client, deadline: work(client, deadline, key)
+
+        return await asyncio.gather(*(self._run(one(key)) for key in keys))
 
     # -- DurableStore -----------------------------------------------------------------------
 
@@ -120,24 +151,103 @@ class DynamoDbStore:
         if not keys:
             return {}
         if len(keys) == 1:
-            return await self._run(lambda client: self._get_one(client, keys[0], consistent))
-        return await self._run(lambda client: self._get_batch(client, keys, consistent))
+            return await self._run(lambda c, d: self._get_one(c, d, keys[0], consistent))
+        return await self._run(lambda c, d: self._get_batch(c, d, keys, consistent))
 
-    async def put_if_absent(self, items: Mapping[str, str]) -> PutResult:
-        if not items:
-            return PutResult(stored={}, created=frozenset())
+    async def claim(self, keys: Sequence[str], token: str, ttl_s: float) -> ClaimResult:
+        if not keys:
+            return ClaimResult({}, frozenset(), frozenset())
 
-        def put(key: str, value: str) -> Callable[[DynamoDBClient], tuple[str, str, bool]]:
-            return lambda client: self._put_one(client, key, value)
+        def claim(client: DynamoDBClient, deadline: float, key: str) -> tuple[str, object]:
+            now_ms = int(time.time() * 1000)
+            try:
+                client.put_item(
+                    TableName=self._table,
+                    Item={
+                        PARTITION_KEY: {"S": key},
+                        "token": {"S": token},
+                        "claimed_until": {"N": str(now_ms + int(ttl_s * 1000))},
+                        TTL_ATTRIBUTE: {"N": str(now_ms // 1000 + int(ttl_s) + _CLAIM_SWEEP_S)},
+                    },
+                    ConditionExpression=(
+                        f"attribute_not_exists({PARTITION_KEY}) "
+                        f"OR ({_NOT_COMPLETED} AND claimed_until <= :now)"
+                    ),
+                    ExpressionAttributeNames={"#v": codec.VALUE, "#p": codec.PARTS},
+                    ExpressionAttributeValues={":now": {"N": str(now_ms)}},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as exc:
+                if not _conditional_failed(exc):
+                    raise
+                item = _refusing_item(exc)
+                if item and codec.is_completed(item):
+                    return key, self._decode(client, deadline, [item])[key]
+                return key, None
+            return key, True
 
-        results = await asyncio.gather(*(self._run(put(k, v)) for k, v in items.items()))
-        stored = {key: value for key, value, _ in results}
-        created = frozenset(key for key, _, made in results if made)
-        return PutResult(stored=stored, created=created)
+        completed: dict[str, str] = {}
+        claimed: set[str] = set()
+        held: set[str] = set()
+        for key, outcome in await self._each(keys, claim):
+            if outcome is True:
+                claimed.add(key)
+            elif isinstance(outcome, str):
+                completed[key] = outcome
+            else:
+                held.add(key)
+        return ClaimResult(completed, frozenset(claimed), frozenset(held))
+
+    async def renew(self, keys: Sequence[str], token: str, ttl_s: float) -> None:
+        def renew(client: DynamoDBClient, deadline: float, key: str) -> None:
+            now_ms = int(time.time() * 1000)
+            try:
+                client.update_item(
+                    TableName=self._table,
+                    Key={PARTITION_KEY: {"S": key}},
+                    UpdateExpression="SET claimed_until = :until",
+                    ConditionExpression=f"#t = :token AND {_NOT_COMPLETED}",
+                    ExpressionAttributeNames={"#t": "token", "#v": codec.VALUE, "#p": codec.PARTS},
+                    ExpressionAttributeValues={
+                        ":until": {"N": str(now_ms + int(ttl_s * 1000))},
+                        ":token": {"S": token},
+                    },
+                )
+            except ClientError as exc:
+                if not _conditional_failed(exc):
+                    raise
+
+        await self._each(keys, renew)
+
+    async def complete(self, items: Mapping[str, str], token: str) -> Completion:
+        def complete(client: DynamoDBClient, deadline: float, key: str) -> tuple[str, str, bool]:
+            return self._complete_one(client, deadline, key, items[key])
+
+        results = await self._each(list(items), complete)
+        return Completion(
+            stored={key: value for key, value, _ in results},
+            created=frozenset(key for key, _, made in results if made),
+        )
+
+    async def release(self, keys: Sequence[str], token: str) -> None:
+        def release(client: DynamoDBClient, deadline: float, key: str) -> None:
+            try:
+                client.delete_item(
+                    TableName=self._table,
+                    Key={PARTITION_KEY: {"S": key}},
+                    ConditionExpression=f"#t = :token AND {_NOT_COMPLETED}",
+                    ExpressionAttributeNames={"#t": "token", "#v": codec.VALUE, "#p": codec.PARTS},
+                    ExpressionAttributeValues={":token": {"S": token}},
+                )
+            except ClientError as exc:
+                if not _conditional_failed(exc):
+                    raise
+
+        await self._each(keys, release)
 
     async def ping(self) -> None:
         # An item read, not DescribeTable: the function's role may only touch items.
-        await self._run(lambda client: client.get_item(TableName=self._table, Key=_PING_KEY))
+        await self._run(lambda c, d: c.get_item(TableName=self._table, Key=_PING_KEY))
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False)
@@ -146,221 +256,143 @@ class DynamoDbStore:
         if client is not None:
             client.close()
 
-    # -- LeaseBackend -----------------------------------------------------------------------
-
-    async def acquire_lease(self, key: str, token: str, ttl_s: float) -> bool:
-        def acquire(client: DynamoDBClient) -> bool:
-            now_ms = int(time.time() * 1000)
-            try:
-                client.put_item(
-                    TableName=self._table,
-                    Item={
-                        "pk": {"S": _LEASE_PREFIX + key},
-                        "token": {"S": token},
-                        "lease_until": {"N": str(now_ms + int(ttl_s * 1000))},
-                        # Lets DynamoDB's TTL sweep leases that crashed holders left behind.
-                        TTL_ATTRIBUTE: {"N": str(now_ms // 1000 + int(ttl_s) + 3600)},
-                    },
-                    ConditionExpression="attribute_not_exists(pk) OR lease_until <= :now",
-                    ExpressionAttributeValues={":now": {"N": str(now_ms)}},
-                )
-            except ClientError as exc:
-                if _conditional_failed(exc):
-                    return False
-                raise
-            return True
-
-        return await self._run(acquire)
-
-    async def renew_lease(self, key: str, token: str, ttl_s: float) -> bool:
-        def renew(client: DynamoDBClient) -> bool:
-            now_ms = int(time.time() * 1000)
-            try:
-                client.update_item(
-                    TableName=self._table,
-                    Key={"pk": {"S": _LEASE_PREFIX + key}},
-                    UpdateExpression="SET lease_until = :until",
-                    ConditionExpression="#t = :token",
-                    ExpressionAttributeNames={"#t": "token"},
-                    ExpressionAttributeValues={
-                        ":until": {"N": str(now_ms + int(ttl_s * 1000))},
-                        ":token": {"S": token},
-                    },
-                )
-            except ClientError as exc:
-                if _conditional_failed(exc):
-                    return False
-                raise
-            return True
-
-        return await self._run(renew)
-
-    async def release_lease(self, key: str, token: str) -> None:
-        def release(client: DynamoDBClient) -> None:
-            try:
-                client.delete_item(
-                    TableName=self._table,
-                    Key={"pk": {"S": _LEASE_PREFIX + key}},
-                    ConditionExpression="#t = :token",
-                    ExpressionAttributeNames={"#t": "token"},
-                    ExpressionAttributeValues={":token": {"S": token}},
-                )
-            except ClientError as exc:
-                if not _conditional_failed(exc):
-                    raise
-
-        await self._run(release)
-
     # -- operations -------------------------------------------------------------------------
 
     async def create_table(self) -> bool:
-        """Create the table as the CDK stack does (on-demand, TTL); false if it existed."""
-
-        def create(client: DynamoDBClient) -> bool:
-            try:
-                client.create_table(
-                    TableName=self._table,
-                    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                    BillingMode="PAY_PER_REQUEST",
-                )
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
-                    raise
-                return False
-            client.get_waiter("table_exists").wait(
-                TableName=self._table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-            )
-            client.update_time_to_live(
-                TableName=self._table,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
-            )
-            return True
-
+        """Create the table as the CDK stack does; false if it existed."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: create(self._dynamodb()))
+        return await loop.run_in_executor(
+            self._executor, lambda: create_table(self._dynamodb(), self._table)
+        )
 
     # -- blocking helpers (worker threads only) ----------------------------------------------
 
-    def _get_one(self, client: DynamoDBClient, key: str, consistent: bool) -> dict[str, str]:
+    def _get_one(
+        self, client: DynamoDBClient, deadline: float, key: str, consistent: bool
+    ) -> dict[str, str]:
         reply = client.get_item(
             TableName=self._table,
-            Key={"pk": {"S": key}},
+            Key={PARTITION_KEY: {"S": key}},
             ConsistentRead=consistent,
-            ProjectionExpression="pk, #v, #p, #d",
+            ProjectionExpression=f"{PARTITION_KEY}, #v, #p, #d",
             ExpressionAttributeNames=_NAMES,
         )
         item = reply.get("Item")
         if item is None:
             return {}
-        return self._decode(client, [item], consistent)
+        return self._decode(client, deadline, [item])
 
     def _get_batch(
-        self, client: DynamoDBClient, keys: Sequence[str], consistent: bool
+        self, client: DynamoDBClient, deadline: float, keys: Sequence[str], consistent: bool
     ) -> dict[str, str]:
         unique = list(dict.fromkeys(keys))
         items: list[dict[str, Any]] = []
         for start in range(0, len(unique), BATCH_KEYS):
-            chunk = unique[start : start + BATCH_KEYS]
             request: dict[str, Any] = {
                 self._table: {
-                    "Keys": [{"pk": {"S": key}} for key in chunk],
+                    "Keys": [{PARTITION_KEY: {"S": k}} for k in unique[start : start + BATCH_KEYS]],
                     "ConsistentRead": consistent,
-                    "ProjectionExpression": "pk, #v, #p, #d",
+                    "ProjectionExpression": f"{PARTITION_KEY}, #v, #p, #d",
                     "ExpressionAttributeNames": _NAMES,
                 }
             }
-            items.extend(self._batch_get(client, request))
-        return self._decode(client, items, consistent)
+            items.extend(self._batch_get(client, deadline, request))
+        return self._decode(client, deadline, items)
 
-    def _batch_get(self, client: DynamoDBClient, request: dict[str, Any]) -> list[dict[str, Any]]:
+    def _batch_get(
+        self, client: DynamoDBClient, deadline: float, request: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         """Every item of one BatchGetItem, retrying UnprocessedKeys with jittered backoff."""
         items: list[dict[str, Any]] = []
         for attempt in range(_UNPROCESSED_ATTEMPTS):
+            _check(deadline)
             reply = client.batch_get_item(RequestItems=request)
             items.extend(reply.get("Responses", {}).get(self._table, []))
             request = dict(reply.get("UnprocessedKeys") or {})
             if not request:
                 return items
-            time.sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))  # noqa: S311
+            pause = random.uniform(0, min(1.0, 0.05 * 2**attempt))  # noqa: S311
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
         raise self._unavailable("kept returning unprocessed keys (throttled)")
 
     def _decode(
-        self, client: DynamoDBClient, items: Sequence[Mapping[str, Any]], consistent: bool
+        self, client: DynamoDBClient, deadline: float, items: Sequence[Mapping[str, Any]]
     ) -> dict[str, str]:
-        found: dict[str, str] = {}
-        split: dict[str, tuple[str, int]] = {}
-        for item in items:
-            key = item["pk"]["S"]
-            if "value" in item:
-                found[key] = item["value"]["S"]
-            elif "parts" in item:
-                split[key] = (item["digest"]["S"], int(item["parts"]["N"]))
-        if split:
-            names = [_part_key(d, i) for d, n in split.values() for i in range(n)]
+        def read_parts(names: list[str]) -> dict[str, bytes]:
             parts: dict[str, bytes] = {}
             for start in range(0, len(names), BATCH_KEYS):
+                chunk = names[start : start + BATCH_KEYS]
                 request: dict[str, Any] = {
                     self._table: {
-                        "Keys": [{"pk": {"S": name}} for name in names[start : start + BATCH_KEYS]],
-                        "ConsistentRead": consistent,
+                        "Keys": [{PARTITION_KEY: {"S": name}} for name in chunk],
+                        # Always consistent: a head is written after its parts, and a read of
+                        # the head must not be followed by an older view without them.
+                        "ConsistentRead": True,
                     }
                 }
-                for item in self._batch_get(client, request):
-                    parts[item["pk"]["S"]] = item["chunk"]["B"]
-            for key, (digest, count) in split.items():
-                packed = b"".join(parts[_part_key(digest, i)] for i in range(count))
-                found[key] = zlib.decompress(packed).decode()
-        return found
+                for item in self._batch_get(client, deadline, request):
+                    parts[item[PARTITION_KEY]["S"]] = item["chunk"]["B"]
+            return parts
 
-    def _put_one(self, client: DynamoDBClient, key: str, value: str) -> tuple[str, str, bool]:
+        return codec.decode(items, read_parts)
+
+    def _complete_one(
+        self, client: DynamoDBClient, deadline: float, key: str, value: str
+    ) -> tuple[str, str, bool]:
         now = time.time()
-        head: dict[str, Any] = {
-            "pk": {"S": key},
+        attributes, parts = codec.encode(value)
+        for part in parts:
+            # Named by content: writing one twice is harmless, and the head that points at
+            # them is only completed once they all exist.
+            _check(deadline)
+            if self._ttl_s:
+                part[TTL_ATTRIBUTE] = {"N": str(int(now) + self._ttl_s)}
+            client.put_item(TableName=self._table, Item=part)
+        assignments = {
+            **attributes,
             "created_at": {"N": f"{now:.3f}"},
             "transformer": {"S": self._recorded_by},
         }
         if self._ttl_s:
-            head[TTL_ATTRIBUTE] = {"N": str(int(now) + self._ttl_s)}
-        encoded = value.encode()
-        if len(encoded) <= INLINE_BYTES:
-            head["value"] = {"S": value}
-        else:
-            packed = zlib.compress(encoded)
-            digest = hashlib.sha256(packed).hexdigest()
-            chunks = [packed[i : i + PART_BYTES] for i in range(0, len(packed), PART_BYTES)]
-            # Parts first, named by content: rewriting them is harmless, and the head that
-            # points at them is only written once they all exist.
-            for index, chunk in enumerate(chunks):
-                part: dict[str, Any] = {
-                    "pk": {"S": _part_key(digest, index)},
-                    "chunk": {"B": chunk},
-                }
-                if TTL_ATTRIBUTE in head:
-                    part[TTL_ATTRIBUTE] = head[TTL_ATTRIBUTE]
-                client.put_item(TableName=self._table, Item=part)
-            head["parts"] = {"N": str(len(chunks))}
-            head["digest"] = {"S": digest}
-        for _ in range(3):
-            try:
-                client.put_item(
-                    TableName=self._table,
-                    Item=head,
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-            except ClientError as exc:
-                if not _conditional_failed(exc):
-                    raise
-                existing = self._get_one(client, key, consistent=True)
-                if key in existing:
-                    return key, existing[key], False
-                continue  # Expired (TTL) between our write and our read: try ours again.
-            return key, value, True
-        raise self._unavailable(f"kept refusing and losing {key}")
+            assignments[TTL_ATTRIBUTE] = {"N": str(int(now) + self._ttl_s)}
+        names = {f"#a{i}": name for i, name in enumerate(assignments)}
+        values = {f":a{i}": value for i, value in enumerate(assignments.values())}
+        update = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(assignments)))
+        update += " REMOVE #t, claimed_until"
+        if not self._ttl_s:
+            update += f", {TTL_ATTRIBUTE}"  # The claim's sweep time must not expire a value.
+        _check(deadline)
+        try:
+            client.update_item(
+                TableName=self._table,
+                Key={PARTITION_KEY: {"S": key}},
+                UpdateExpression=update,
+                ConditionExpression=_NOT_COMPLETED,
+                ExpressionAttributeNames={
+                    **names,
+                    "#t": "token",
+                    "#v": codec.VALUE,
+                    "#p": codec.PARTS,
+                },
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            return key, self._decode(client, deadline, [_refusing_item(exc)])[key], False
+        return key, value, True
 
 
-def _part_key(digest: str, index: int) -> str:
-    return f"part#{digest}#{index}"
+def _check(deadline: float) -> None:
+    if time.monotonic() >= deadline:
+        raise _DeadlinePassed
+
+
+def _refusing_item(exc: ClientError) -> dict[str, Any]:
+    """The item that refused a conditional write (``ReturnValuesOnConditionCheckFailure``)."""
+    item = cast("dict[str, Any]", exc.response).get("Item")
+    return item if isinstance(item, dict) else {}
 
 
 def _conditional_failed(exc: ClientError) -> bool:

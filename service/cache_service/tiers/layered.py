@@ -7,13 +7,14 @@ from collections.abc import Mapping, Sequence
 
 from ..breaker import CircuitOpen
 from ..metrics import Metrics
-from .ports import CacheTier, DurableStore, PutResult
+from .ports import CacheTier, DurableStore
 
 log = logging.getLogger(__name__)
 
 
 class LayeredStore:
-    """Reads walk down the tiers and back-fill the ones above; writes go to the store first.
+    """Reads walk down the tiers and back-fill the ones above. Values are written to the store
+    by completing their claims (see ``SingleFlight``) and only then ``remember``ed here.
 
     A cache tier that fails is logged, counted and treated as a miss: caches may only cost
     time. The durable store's failures propagate, because without it nothing is certain.
@@ -71,11 +72,9 @@ class LayeredStore:
                 values.update(found)
         return values
 
-    async def put_if_absent(self, items: Mapping[str, str]) -> PutResult:
-        """Durable first: a value reaches a cache only once the store holds it."""
-        result = await self._store.put_if_absent(items)
-        await self._backfill(self._caches, result.stored)
-        return result
+    async def remember(self, items: Mapping[str, str]) -> None:
+        """Put values the durable store already holds into every cache tier."""
+        await self._backfill(self._caches, items)
 
     async def _cache_get(self, cache: CacheTier, keys: Sequence[str]) -> dict[str, str]:
         try:

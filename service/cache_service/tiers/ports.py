@@ -7,8 +7,9 @@ must answer them in one round trip, not one per string.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol
+
+from ..claims import Claims
 
 
 class CacheTier(Protocol):
@@ -31,25 +32,13 @@ class CacheTier(Protocol):
     async def aclose(self) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class PutResult:
-    """Outcome of a put-if-absent: what is stored now, and which keys this call created."""
-
-    stored: dict[str, str]
-    created: frozenset[str]
-
-
-class DurableStore(Protocol):
-    """The source of truth. Writes are put-if-absent, so concurrent writers agree on one value."""
+class DurableStore(Claims, Protocol):
+    """The source of truth: completed values, and the claims on the ones being made."""
 
     name: str
 
     async def get_many(self, keys: Sequence[str], *, consistent: bool = False) -> dict[str, str]:
-        """The stored values among ``keys``; ``consistent`` asks for read-after-write."""
-        ...
-
-    async def put_if_absent(self, items: Mapping[str, str]) -> PutResult:
-        """Store each item unless its key exists; report the value that won for every key."""
+        """The completed values among ``keys``; ``consistent`` asks for read-after-write."""
         ...
 
     async def ping(self) -> None:

@@ -1,4 +1,4 @@
-"""Redis (ElastiCache) as the shared cache tier and the home of cross-process leases.
+"""Redis (ElastiCache) as the shared cache tier; it also carries wake-ups (``redis_wakeups``).
 
 Works against a standalone server and a Redis Cluster. Multi-key reads go through
 ``mget_nonatomic`` on a cluster (one MGET per hash slot, pipelined per node), so no command
@@ -34,20 +34,6 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     TimeoutError,
 )
 
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-    return redis.call('pexpire', KEYS[1], ARGV[2])
-end
-return 0
-"""
-
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-    return redis.call('del', KEYS[1])
-end
-return 0
-"""
-
 
 class RedisConnection:
     """One lazily made client, bounded in time and in connections, behind a circuit breaker.
@@ -55,8 +41,8 @@ class RedisConnection:
     Timeouts and retries are set here on purpose: redis-py's defaults (5 s socket timeouts,
     retries with backoff) would make every request wait seconds while Redis is unreachable.
     One quick retry stays, because the first use of a pooled connection after a Redis restart
-    fails once. The semaphore makes callers queue for a connection instead of failing: the
-    cluster client raises when its per-node pool runs out.
+    fails once. The semaphore makes callers queue for a connection instead of failing (the
+    cluster client raises when its per-node pool runs out), inside the call's time bound.
     """
 
     def __init__(
@@ -104,13 +90,21 @@ class RedisConnection:
         """Run ``operation`` with the client, failing fast while Redis is known to be down."""
 
         async def bounded() -> T:
-            # Over the socket timeouts, a bound on the whole call (connecting, retries, cluster
-            # moves); ``timeout()`` rather than ``wait_for``, which costs a task per call.
-            async with self._slots, asyncio.timeout(self._timeout_s * 4):
+            # One bound over the whole call: queueing for a connection, connecting, retries,
+            # cluster moves. ``timeout()`` rather than ``wait_for``, which costs a task per call.
+            async with asyncio.timeout(self._timeout_s * 4), self._slots:
+                # Looked at again once a connection is had: Redis may have been found dead
+                # while this caller queued, and it must not then try it anyway.
+                self._breaker.check()
                 client = self._client or await self._connect()
                 return await operation(client)
 
         return await self._breaker.call(bounded)
+
+    async def client(self) -> Redis | RedisCluster:
+        """The client itself, for what holds a connection of its own (a subscription)."""
+        self._breaker.check()
+        return self._client or await self._connect()
 
     async def _connect(self) -> Redis | RedisCluster:
         """Make the client once. A cluster client learns the slot map first, under a lock:
@@ -185,32 +179,6 @@ class RedisCache:
 
     async def aclose(self) -> None:
         await self._connection.aclose()
-
-
-class RedisLeaseBackend:
-    """``LeaseBackend`` on Redis: ``SET NX PX`` to take, Lua compare-and-act to renew or drop."""
-
-    def __init__(self, connection: RedisConnection, *, prefix: str) -> None:
-        self._connection = connection
-        self._prefix = prefix + "lease:"
-
-    async def acquire_lease(self, key: str, token: str, ttl_s: float) -> bool:
-        name, ttl_ms = self._prefix + key, int(ttl_s * 1000)
-        return bool(await self._connection.call(lambda c: c.set(name, token, nx=True, px=ttl_ms)))
-
-    async def renew_lease(self, key: str, token: str, ttl_s: float) -> bool:
-        name, ttl_ms = self._prefix + key, int(ttl_s * 1000)
-        renewed = await self._connection.call(lambda c: _eval(c, _RENEW, name, token, str(ttl_ms)))
-        return bool(renewed)
-
-    async def release_lease(self, key: str, token: str) -> None:
-        name = self._prefix + key
-        await self._connection.call(lambda c: _eval(c, _RELEASE, name, token))
-
-
-async def _eval(client: Redis | RedisCluster, script: str, key: str, *args: str) -> object:
-    result: object = await client.eval(script, 1, key, *args)
-    return result
 
 
 def _decode(raw: object) -> str | None:

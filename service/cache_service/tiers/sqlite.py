@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from ..claims import ClaimResult, Completion
 from ..errors import StoreUnavailable
-from .ports import PutResult
 
 T = TypeVar("T")
 
 # Well under SQLITE_MAX_VARIABLE_NUMBER on every SQLite build still in use.
 _CHUNK = 500
 _BUSY_ATTEMPTS = 4
+_GRACE_S = 0.25
 
 log = logging.getLogger(__name__)
 
@@ -30,25 +32,34 @@ _SCHEMA = (
         created_at REAL NOT NULL
     ) WITHOUT ROWID
     """,
-    # Leases of the processes sharing this file; wall-clock expiry, as they share one host.
+    # Claims on work not completed yet; wall-clock expiry, as the processes share one host.
+    # A completed key has a row in ``entries`` and none here: completing moves it over.
     """
-    CREATE TABLE IF NOT EXISTS leases (
+    CREATE TABLE IF NOT EXISTS claims (
         key        TEXT PRIMARY KEY,
         token      TEXT NOT NULL,
         expires_at REAL NOT NULL
     ) WITHOUT ROWID
     """,
+    "DROP TABLE IF EXISTS leases",  # Left by versions before claims.
 )
+
+
+class _DeadlinePassed(Exception):
+    """The caller's time ran out before this call could start or finish waiting."""
 
 
 class SqliteStore:
     """Every call runs on one dedicated thread that owns the connection.
 
     sqlite3 blocks, so it must stay off the event loop; a single thread serialises access
-    without locks and turns a whole put-if-absent batch into one hop and one transaction.
-    WAL lets several processes share the file; ``synchronous=FULL`` makes a commit durable
-    before the id it protects is returned. Leases (see ``LeaseBackend``) go through a second
-    connection without fsync: a lease lost in a crash only lets someone redo work.
+    without locks and turns a whole batch of claims or completions into one hop and one
+    transaction. WAL lets several processes share the file; ``synchronous=FULL`` makes a
+    commit durable before the id it protects is returned.
+
+    The caller's deadline travels into the thread: a call never starts after it, and waits for
+    another process's lock only until it, so a call the caller gave up on cannot take effect
+    later, nor hold the only thread for the calls behind it.
     """
 
     name = "sqlite"
@@ -59,69 +70,62 @@ class SqliteStore:
         self._retry_after_s = retry_after_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._connection: sqlite3.Connection | None = None
-        self._lease_connection: sqlite3.Connection | None = None
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        deadline = time.monotonic() + self._timeout_s
         loop = asyncio.get_running_loop()
-        call = loop.run_in_executor(self._executor, self._with_connection, work)
+        call = loop.run_in_executor(self._executor, self._with_connection, work, deadline)
         try:
-            return await asyncio.wait_for(call, self._timeout_s)
-        except TimeoutError as exc:
+            # The worker stops at the deadline by itself and says so; the grace lets it, so
+            # that a caller told "unavailable" knows the call had no effect.
+            return await asyncio.wait_for(call, self._timeout_s + _GRACE_S)
+        except (TimeoutError, _DeadlinePassed) as exc:
             raise StoreUnavailable(
-                f"sqlite store at {self._path} did not answer within {self._timeout_s}s",
-                self._retry_after_s,
+                f"sqlite store did not answer within {self._timeout_s}s", self._retry_after_s
             ) from exc
         except sqlite3.Error as exc:
-            raise StoreUnavailable(
-                f"sqlite store at {self._path} failed: {exc}", self._retry_after_s
-            ) from exc
+            log.warning("sqlite store at %s failed: %s", self._path, exc)
+            raise StoreUnavailable(f"sqlite store failed: {exc}", self._retry_after_s) from exc
 
-    def _with_connection(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def _with_connection(self, work: Callable[[sqlite3.Connection], T], deadline: float) -> T:
         # Processes sharing the file can meet SQLITE_BUSY that the busy timeout does not cover
         # (switching a new file to WAL fails at once while another process does it); it
         # passes. Every ``work`` is a single statement or rolls its transaction back, so
         # running it again is safe.
-        for attempt in range(_BUSY_ATTEMPTS - 1):
+        for attempt in range(_BUSY_ATTEMPTS):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _DeadlinePassed
             try:
-                return self._once(work)
+                connection = self._connected(remaining)
+                connection.execute(f"PRAGMA busy_timeout = {max(1, int(remaining * 1000))}")
+                return work(connection)
             except sqlite3.OperationalError as exc:
-                if not _is_busy(exc):
+                if not _is_busy(exc) or attempt == _BUSY_ATTEMPTS - 1:
                     raise
                 log.warning("sqlite store busy (%s); trying again", exc)
-                time.sleep(0.01 * 2**attempt)
-        return self._once(work)
+                time.sleep(min(0.01 * 2**attempt, max(0.0, deadline - time.monotonic())))
+        raise _DeadlinePassed  # Not reached: the last attempt returns or raises.
 
-    def _once(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def _connected(self, timeout_s: float) -> sqlite3.Connection:
         if self._connection is None:
-            self._connection = self._connect("FULL")
-        return work(self._connection)
-
-    def _lease_connection_made(self) -> sqlite3.Connection:
-        # Called inside ``_with_connection``, so the main connection (and schema) exists.
-        if self._lease_connection is None:
-            self._lease_connection = self._connect("OFF")
-        return self._lease_connection
-
-    def _connect(self, synchronous: str) -> sqlite3.Connection:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(
-            self._path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False
-        )
-        try:
-            # Switching to WAL takes a lock, and fails at once (no busy wait) while another
-            # process writes; once the file is in WAL mode, reading the mode needs no lock.
-            if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(f"PRAGMA synchronous={synchronous}")
-            for statement in _SCHEMA:
-                connection.execute(statement)
-        except BaseException:
-            connection.close()
-            raise
-        return connection
-
-    async def _run_lease(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._run(lambda _: work(self._lease_connection_made()))
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(
+                self._path, timeout=timeout_s, isolation_level=None, check_same_thread=False
+            )
+            try:
+                # Switching to WAL takes a lock, and fails at once (no busy wait) while another
+                # process writes; once the file is in WAL mode, reading the mode needs no lock.
+                if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=FULL")
+                for statement in _SCHEMA:
+                    connection.execute(statement)
+            except BaseException:
+                connection.close()
+                raise
+            self._connection = connection
+        return self._connection
 
     async def get_many(self, keys: Sequence[str], *, consistent: bool = False) -> dict[str, str]:
         # A local file is always read-after-write consistent; ``consistent`` needs no work here.
@@ -129,71 +133,109 @@ class SqliteStore:
             return {}
         return await self._run(lambda connection: _select(connection, keys))
 
-    async def put_if_absent(self, items: Mapping[str, str]) -> PutResult:
+    async def claim(self, keys: Sequence[str], token: str, ttl_s: float) -> ClaimResult:
+        if not keys:
+            return ClaimResult({}, frozenset(), frozenset())
+        return await self._run(lambda connection: _claim(connection, keys, token, ttl_s))
+
+    async def renew(self, keys: Sequence[str], token: str, ttl_s: float) -> None:
+        def renew(connection: sqlite3.Connection) -> None:
+            expires_at = time.time() + ttl_s
+            for chunk in _chunks(keys):
+                connection.execute(
+                    "UPDATE claims SET expires_at = ? "  # noqa: S608 - only '?' marks
+                    f"WHERE token = ? AND key IN ({_marks(chunk)})",
+                    (expires_at, token, *chunk),
+                )
+
+        await self._run(renew)
+
+    async def complete(self, items: Mapping[str, str], token: str) -> Completion:
         if not items:
-            return PutResult(stored={}, created=frozenset())
-        return await self._run(lambda connection: _insert_absent(connection, items))
+            return Completion(stored={}, created=frozenset())
+        return await self._run(lambda connection: _complete(connection, items))
+
+    async def release(self, keys: Sequence[str], token: str) -> None:
+        def release(connection: sqlite3.Connection) -> None:
+            for chunk in _chunks(keys):
+                connection.execute(
+                    f"DELETE FROM claims WHERE token = ? AND key IN ({_marks(chunk)})",  # noqa: S608
+                    (token, *chunk),
+                )
+
+        await self._run(release)
 
     async def ping(self) -> None:
         await self._run(lambda connection: connection.execute("SELECT 1").fetchone())
 
-    async def acquire_lease(self, key: str, token: str, ttl_s: float) -> bool:
-        def acquire(connection: sqlite3.Connection) -> bool:
-            now = time.time()
-            cursor = connection.execute(
-                "INSERT INTO leases (key, token, expires_at) VALUES (?, ?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET token = excluded.token, "
-                "expires_at = excluded.expires_at WHERE leases.expires_at <= ?",
-                (key, token, now + ttl_s, now),
-            )
-            return cursor.rowcount == 1
-
-        return await self._run_lease(acquire)
-
-    async def renew_lease(self, key: str, token: str, ttl_s: float) -> bool:
-        def renew(connection: sqlite3.Connection) -> bool:
-            cursor = connection.execute(
-                "UPDATE leases SET expires_at = ? WHERE key = ? AND token = ?",
-                (time.time() + ttl_s, key, token),
-            )
-            return cursor.rowcount == 1
-
-        return await self._run_lease(renew)
-
-    async def release_lease(self, key: str, token: str) -> None:
-        await self._run_lease(
-            lambda connection: connection.execute(
-                "DELETE FROM leases WHERE key = ? AND token = ?", (key, token)
-            )
-        )
-
     async def aclose(self) -> None:
-        connections = [c for c in (self._connection, self._lease_connection) if c is not None]
-        self._connection = self._lease_connection = None
-        loop = asyncio.get_running_loop()
-        for connection in connections:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._executor, connection.close)
         self._executor.shutdown(wait=False)
 
 
+def _chunks(keys: Sequence[str]) -> list[Sequence[str]]:
+    return [keys[start : start + _CHUNK] for start in range(0, len(keys), _CHUNK)]
+
+
+def _marks(chunk: Sequence[str]) -> str:
+    return ",".join("?" * len(chunk))
+
+
 def _select(connection: sqlite3.Connection, keys: Sequence[str]) -> dict[str, str]:
     found: dict[str, str] = {}
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
+    for chunk in _chunks(keys):
         rows = connection.execute(
-            f"SELECT key, value FROM entries WHERE key IN ({marks})",  # noqa: S608 - only '?'
+            f"SELECT key, value FROM entries WHERE key IN ({_marks(chunk)})",  # noqa: S608 - only '?'
             chunk,
         )
         found.update(rows.fetchall())
     return found
 
 
-def _insert_absent(connection: sqlite3.Connection, items: Mapping[str, str]) -> PutResult:
-    now = time.time()
-    created: set[str] = set()
+@contextlib.contextmanager
+def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
     connection.execute("BEGIN IMMEDIATE")
     try:
+        yield
+        connection.execute("COMMIT")
+    except BaseException:
+        # SQLite has already rolled back after some failures (a full disk): a second
+        # rollback would replace the real cause with "no transaction is active".
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
+
+def _claim(
+    connection: sqlite3.Connection, keys: Sequence[str], token: str, ttl_s: float
+) -> ClaimResult:
+    now = time.time()
+    claimed: set[str] = set()
+    with _transaction(connection):
+        completed = _select(connection, keys)
+        for key in keys:
+            if key in completed:
+                continue
+            cursor = connection.execute(
+                "INSERT INTO claims (key, token, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET token = excluded.token, "
+                "expires_at = excluded.expires_at WHERE claims.expires_at <= ?",
+                (key, token, now + ttl_s, now),
+            )
+            if cursor.rowcount == 1:
+                claimed.add(key)
+    held = frozenset(key for key in keys if key not in completed and key not in claimed)
+    return ClaimResult(completed, frozenset(claimed), held)
+
+
+def _complete(connection: sqlite3.Connection, items: Mapping[str, str]) -> Completion:
+    now = time.time()
+    created: set[str] = set()
+    keys = list(items)
+    with _transaction(connection):
         for key, value in items.items():
             cursor = connection.execute(
                 "INSERT INTO entries (key, value, created_at) VALUES (?, ?, ?) "
@@ -202,12 +244,13 @@ def _insert_absent(connection: sqlite3.Connection, items: Mapping[str, str]) -> 
             )
             if cursor.rowcount == 1:
                 created.add(key)
-        stored = _select(connection, list(items))
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    return PutResult(stored=stored, created=frozenset(created))
+        for chunk in _chunks(keys):
+            connection.execute(
+                f"DELETE FROM claims WHERE key IN ({_marks(chunk)})",  # noqa: S608 - only '?'
+                chunk,
+            )
+        stored = _select(connection, keys)
+    return Completion(stored=stored, created=frozenset(created))
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

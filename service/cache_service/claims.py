@@ -1,0 +1,57 @@
+"""The claim port: the durable store decides who does a unit of work, and keeps its result.
+
+A record per unit of work (a string's transformation, a payload's output) is either
+*claimed* by a random token until an expiry, or *completed* with its value. Claiming and
+completing are conditional writes on that one record, so the store that holds the truth also
+holds the right to make it: no second system can disagree with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    """What one claim call found for each key it was asked about."""
+
+    completed: dict[str, str]
+    claimed: frozenset[str]
+    held: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """The value stored for each key after a completion, and which keys this call stored."""
+
+    stored: dict[str, str]
+    created: frozenset[str]
+
+
+class Claims(Protocol):
+    """Conditional writes on claim records; every call is bounded in time by its adapter."""
+
+    async def claim(self, keys: Sequence[str], token: str, ttl_s: float) -> ClaimResult:
+        """Claim every key that has no value and no live claim; report the others.
+
+        An expired claim is taken over: a crashed holder blocks its work for ``ttl_s`` at most.
+        """
+        ...
+
+    async def renew(self, keys: Sequence[str], token: str, ttl_s: float) -> None:
+        """Push the expiry of ``token``'s claims on ``keys`` out to ``ttl_s`` from now."""
+        ...
+
+    async def complete(self, items: Mapping[str, str], token: str) -> Completion:
+        """Store each value unless the key already has one; the first value stored wins.
+
+        Not conditional on still holding the claim: a holder whose claim lapsed under a slow
+        transformer still has a paid-for result, and any completed value is as good as another.
+        """
+        ...
+
+    async def release(self, keys: Sequence[str], token: str) -> None:
+        """Drop ``token``'s claims on ``keys`` (never someone else's), so waiters take over."""
+        ...

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import time
 from collections import Counter
 from pathlib import Path
@@ -66,20 +67,27 @@ def check_exactly_once(
     responses: list[httpx.Response],
 ) -> None:
     distinct_strings = {s for body in bodies for s in body["list_1"] + body["list_2"]}
-    by_payload: dict[str, list[httpx.Response]] = {}
-    for body, response in zip(bodies, responses, strict=True):
-        key = repr(body)
-        by_payload.setdefault(key, []).append(response)
-    created = Counter(
-        key for key, replies in by_payload.items() for r in replies if r.status_code == 201
-    )
+    payloads = {repr(body) for body in bodies}
     print(
-        f"{len(responses)} POSTs, {len(by_payload)} payloads, {len(distinct_strings)} strings, "
+        f"{len(responses)} POSTs, {len(payloads)} payloads, {len(distinct_strings)} strings, "
         f"{transformer.total_calls} transformer calls, statuses "
         f"{sorted(Counter(r.status_code for r in responses).items())}"
     )
     assert {r.status_code for r in responses} <= {200, 201}
     assert dict(transformer.calls) == dict.fromkeys(distinct_strings, 1)
+    check_one_answer_per_payload(bodies, responses)
+
+
+def check_one_answer_per_payload(
+    bodies: list[dict[str, list[str]]], responses: list[httpx.Response]
+) -> None:
+    """Every payload was created by exactly one request and got one same answer everywhere."""
+    by_payload: dict[str, list[httpx.Response]] = {}
+    for body, response in zip(bodies, responses, strict=True):
+        by_payload.setdefault(repr(body), []).append(response)
+    created = Counter(
+        key for key, replies in by_payload.items() for r in replies if r.status_code == 201
+    )
     assert created == dict.fromkeys(by_payload, 1)
     for replies in by_payload.values():
         assert len({r.content for r in replies}) == 1
@@ -112,7 +120,7 @@ async def test_two_processes_sharing_redis_and_dynamodb_call_the_transformer_onc
     check_exactly_once(transformer_server, bodies, responses)
 
 
-async def test_without_redis_two_processes_on_one_sqlite_file_lease_through_the_store(
+async def test_without_redis_two_processes_on_one_sqlite_file_claim_through_the_store(
     services: Services, tmp_path: Path, transformer_server: TransformerServer
 ) -> None:
     transformer_server.delay_s = 0.3
@@ -222,7 +230,7 @@ async def test_with_the_durable_store_down_a_new_post_is_503_and_cached_gets_sti
     assert retried.status_code == 201
 
 
-async def test_a_lease_holder_killed_mid_work_is_replaced_after_the_lease_expires(
+async def test_a_claim_holder_killed_mid_work_is_replaced_after_the_claim_expires(
     services: Services,
     tmp_path: Path,
     transformer_server: TransformerServer,
@@ -267,3 +275,74 @@ async def test_a_lease_holder_killed_mid_work_is_replaced_after_the_lease_expire
     assert waited < 10  # Bounded by CACHE_CLAIM_WAIT_S, not a speed claim.
     # The killed holder's calls were paid and lost; each string was redone once, no more.
     assert dict(transformer_server.calls) == {"orphaned": 2, "work": 2}
+
+
+def shared_strings_payloads(
+    tag: str, count: int = 200, strings: int = 30
+) -> list[dict[str, list[str]]]:
+    """``count`` payloads of four strings each, drawn from ``strings`` distinct strings: most
+    payloads differ, and every string is shared by many of them."""
+    words = [f"{tag}-w{i}" for i in range(strings)]
+    pick = random.Random(tag).sample
+    return [{"list_1": pick(words, 2), "list_2": pick(words, 2)} for _ in range(count)]
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("store", ["sqlite", "dynamodb"])
+async def test_redis_faults_never_cost_a_second_transformer_call(
+    store: str,
+    services: Services,
+    tmp_path: Path,
+    transformer_server: TransformerServer,
+    request: pytest.FixtureRequest,
+    redis_server: Any,
+    redis_prefix: str,
+) -> None:
+    transformer_server.delay_s = 0.05
+    env = _env(
+        CACHE_TRANSFORMER_URL=transformer_server.url,
+        CACHE_TRANSFORMER_BATCH_SIZE="4",
+        CACHE_REDIS_URL=redis_server.url,
+        CACHE_REDIS_PREFIX=redis_prefix,
+        CACHE_STORE_TIMEOUT_S="20",
+        CACHE_CLAIM_WAIT_S="60",
+    )
+    if store == "dynamodb":
+        moto: Any = request.getfixturevalue("moto_server")
+        env.update(moto.env(request.getfixturevalue("dynamodb_table")))
+    else:
+        env.update(CACHE_SQLITE_PATH=str(tmp_path / "shared.db"))
+    # They rejoin a restarted Redis at different times: one retries it every 0.2 s, the
+    # other every 3 s, so for a while one uses Redis and the other does not.
+    first = services.start({**env, "CACHE_REDIS_COOLDOWN_S": "0.2"})
+    second = services.start({**env, "CACHE_REDIS_COOLDOWN_S": "3"})
+    urls = [first.url, second.url]
+    phases: list[tuple[str, list[dict[str, list[str]]], list[httpx.Response]]] = []
+
+    steady = shared_strings_payloads("steady")
+    phases.append(("steady", steady, await post_all(urls, steady, timeout_s=120)))
+
+    killed = shared_strings_payloads("killed")
+    in_flight = asyncio.create_task(post_all(urls, killed, timeout_s=120))
+    await asyncio.sleep(0.05)
+    redis_server.kill()
+    phases.append(("Redis killed mid-run", killed, await in_flight))
+
+    redis_server.restart()
+    restarted = shared_strings_payloads("restarted")
+    phases.append(("after the restart", restarted, await post_all(urls, restarted, timeout_s=120)))
+
+    for name, bodies, responses in phases:
+        print(f"{store}, {name}:", end=" ")
+        tag = bodies[0]["list_1"][0].split("-")[0]
+        transformer_calls = {s: n for s, n in transformer_server.calls.items() if s.startswith(tag)}
+        strings = {s for body in bodies for s in body["list_1"] + body["list_2"]}
+        print(
+            f"{len(responses)} POSTs, {len({repr(b) for b in bodies})} payloads, "
+            f"{len(strings)} strings, "
+            f"{sum(transformer_calls.values())} transformed, statuses "
+            f"{sorted(Counter(r.status_code for r in responses).items())}"
+        )
+        assert {r.status_code for r in responses} <= {200, 201}
+        assert transformer_calls == dict.fromkeys(strings, 1)
+        check_one_answer_per_payload(bodies, responses)

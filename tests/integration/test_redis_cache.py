@@ -127,3 +127,59 @@ async def test_two_hundred_concurrent_first_calls_on_a_cluster_all_succeed(
     finally:
         await tier.aclose()
     assert [r for r in results if isinstance(r, BaseException)] == []
+
+
+class SilentRedis:
+    """A server that accepts connections and reads commands but never answers: a Redis that
+    hangs (a full network buffer, a stopped process) rather than one that is gone."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+        self._held: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> str:
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            self._held.append(writer)
+            while await reader.read(4096):
+                pass
+
+        self._server = await asyncio.start_server(accept, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"redis://127.0.0.1:{port}/0"
+
+    async def stop(self) -> None:
+        for writer in self._held:
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+
+
+async def test_callers_queued_for_a_hung_redis_fail_fast_once_it_is_known_dead() -> None:
+    silent = SilentRedis()
+    url = await silent.start()
+    breaker = CircuitBreaker("redis", cooldown_s=30, failures=UNREACHABLE)
+    redis = RedisConnection(url, cluster=False, timeout_s=0.2, max_connections=2, breaker=breaker)
+    attempts = 0
+
+    async def ping(client: Any) -> object:
+        nonlocal attempts
+        attempts += 1
+        return await client.ping()
+
+    started = time.monotonic()
+    try:
+        outcomes = await asyncio.gather(
+            *(redis.call(ping) for _ in range(20)), return_exceptions=True
+        )
+    finally:
+        elapsed = time.monotonic() - started
+        await redis.aclose()
+        await silent.stop()
+    print(f"20 callers, 2 connections: {attempts} tried Redis, all done after {elapsed:.2f}s")
+    assert all(isinstance(outcome, Exception) for outcome in outcomes)
+    # Only the callers holding a connection when Redis hung tried it; the other 18 saw the
+    # open breaker once they had a connection, or ran out of their time bound queueing.
+    assert attempts <= 2
+    assert sum(isinstance(outcome, CircuitOpen) for outcome in outcomes) >= 1

@@ -54,7 +54,7 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 20.0) -> ServiceProcess:
+    def start(self, timeout_s: float = 60.0) -> ServiceProcess:
         self.log_path = self.workdir / f"service-{self.port}.log"
         environment = {
             key: value for key, value in os.environ.items() if not key.startswith("CACHE_")

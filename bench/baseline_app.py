@@ -5,6 +5,8 @@ Served by the same uvicorn settings as the service, so the ratio isolates what t
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import FastAPI
 
 from cache_service.contract import PayloadRequest
@@ -20,6 +22,13 @@ async def post_payload(body: PayloadRequest) -> dict[str, str]:
 
 @app.get("/payload/{id}")
 async def get_payload(id: str) -> dict[str, str]:
+    return CONSTANT
+
+
+@app.post("/slow")
+async def slow_payload(body: PayloadRequest) -> dict[str, str]:
+    """The floor of a miss: one transformer delay (the service's default 100 ms), no more."""
+    await asyncio.sleep(0.1)
     return CONSTANT
 
 

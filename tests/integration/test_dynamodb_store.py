@@ -5,21 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 
 from cache_service.errors import StoreUnavailable
 from cache_service.tiers.dynamodb import ITEM_ACTIONS, DynamoDbStore
 from cache_service.tiers.dynamodb_codec import INLINE_BYTES
 from tests.support.processes import free_port
+from tests.support.recording_proxy import RecordingProxy
 
 
 @pytest.fixture
@@ -152,39 +150,6 @@ def test_create_table_creates_it_once_and_then_says_it_exists(
             monkeypatch.setenv(name, value)
     ttl = boto3.client("dynamodb").describe_time_to_live(TableName="created-by-cli")
     assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
-
-
-class RecordingProxy:
-    """Forwards DynamoDB calls to moto and records each call's action (``X-Amz-Target``)."""
-
-    def __init__(self, upstream: str) -> None:
-        self.actions: list[str] = []
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                target = self.headers.get("X-Amz-Target", "")
-                proxy.actions.append("dynamodb:" + target.rpartition(".")[2])
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                reply = httpx.post(upstream, content=body, headers=headers, timeout=10)
-                self.send_response(reply.status_code)
-                for name, value in reply.headers.items():
-                    if name.lower() not in {"content-length", "transfer-encoding", "connection"}:
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.content)))
-                self.end_headers()
-                self.wfile.write(reply.content)
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 @pytest.fixture

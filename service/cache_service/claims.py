@@ -44,8 +44,13 @@ class Claims(Protocol):
         """Push the expiry of ``token``'s claims on ``keys`` out to ``ttl_s`` from now."""
         ...
 
-    async def complete(self, items: Mapping[str, str], token: str) -> Completion:
+    async def complete(
+        self, items: Mapping[str, str], token: str, *, flush: bool = True
+    ) -> Completion:
         """Store each value unless the key already has one; the first value stored wins.
+
+        ``flush=False`` lets a store that flushes to disk per commit skip it: for values no id
+        points at yet (a payload's strings), which the payload's own flushed commit carries.
 
         Not conditional on still holding the claim: a holder whose claim lapsed under a slow
         transformer still has a paid-for result, and any completed value is as good as another.

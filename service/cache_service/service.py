@@ -92,7 +92,10 @@ class PayloadService:
                 outputs = await self._call_transformer([missing[k] for k in batch])
                 return dict(zip(batch, outputs, strict=True))
 
-            settled = await self._flight.settle(list(missing), make, batch_size=self._batch_size)
+            # Not flushed one by one: the payload's flushed completion carries them to disk.
+            settled = await self._flight.settle(
+                list(missing), make, batch_size=self._batch_size, flush=False
+            )
             await self._store.remember(settled.values)
             results.update((missing[k], v) for k, v in settled.values.items())
         return render([results[v] for v in list_1], [results[v] for v in list_2])

@@ -219,7 +219,10 @@ class DynamoDbStore:
 
         await self._each(keys, renew)
 
-    async def complete(self, items: Mapping[str, str], token: str) -> Completion:
+    async def complete(
+        self, items: Mapping[str, str], token: str, *, flush: bool = True
+    ) -> Completion:
+        # Every DynamoDB write is durable once acknowledged; ``flush`` changes nothing here.
         def complete(client: DynamoDBClient, deadline: float, key: str) -> tuple[str, str, bool]:
             return self._complete_one(client, deadline, key, items[key])
 

@@ -108,7 +108,9 @@ class MemoryStore:
             if self._claims.get(key, ("", 0.0))[0] == token:
                 self._claims[key] = (token, until)
 
-    async def complete(self, items: Mapping[str, str], token: str) -> Completion:
+    async def complete(
+        self, items: Mapping[str, str], token: str, *, flush: bool = True
+    ) -> Completion:
         created = frozenset(key for key in items if key not in self._entries)
         for key in created:
             self._entries[key] = items[key]

@@ -24,7 +24,7 @@ from infra.table import PayloadTable
 
 
 class CacheServiceStack(Stack):
-    """Network, table, cache, function and API, wired through explicit props."""
+    """Network, table, cache, function, API and alarms, wired through explicit props."""
 
     def __init__(self, scope: Construct, id: str, *, config: ServiceConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)

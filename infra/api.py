@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from typing import TypedDict
+
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -12,17 +14,33 @@ from infra.config import ServiceConfig
 from infra.nag import acknowledge
 
 ID_PARAMETER = "method.request.path.id"
+#: In the cache key, so that a 304 (answered to one client's If-None-Match) is replayed only to
+#: requests carrying that same header; a request without it has its own entry.
+IF_NONE_MATCH = "method.request.header.If-None-Match"
 #: The one cached method, in the ``/resource/METHOD`` form stage method settings use.
 CACHED_METHOD = "/payload/{id}/GET"
+#: Routed GETs besides the payload: liveness, readiness and the docs. Not ``/metrics``: each
+#: Lambda execution environment has its own Prometheus registry, so a scrape through the
+#: stage would read one random instance; on AWS the metrics are CloudWatch's.
+PLAIN_ROUTES = ("health", "ready", "docs", "openapi.json")
+
+
+class _ThrottlingAndLogging(TypedDict):
+    throttling_rate_limit: int
+    throttling_burst_limit: int
+    logging_level: apigw.MethodLoggingLevel
+    data_trace_enabled: bool
+    metrics_enabled: bool
 
 
 class PublicApi(Construct):
     """Explicit resources (no ``{proxy+}``), each a Lambda proxy integration.
 
     Caching is per method and off by default: only ``GET /payload/{id}`` is cached, keyed by
-    the ``id`` path parameter (without the key, every id would share one cache entry). POST
-    is never cached. ``/docs`` and ``/openapi.json`` are routed so the docs work behind the
-    stage.
+    the ``id`` path parameter and the ``If-None-Match`` header, for ``cache_ttl_s``. API Gateway
+    replays whatever the function answered, a 503 or a 404 included, so that TTL is short (see
+    INSTRUCTIONS.md). POST is never cached. ``/docs`` and ``/openapi.json`` are routed so the
+    docs work behind the stage. X-Ray traces every request from the stage on.
     """
 
     def __init__(
@@ -35,25 +53,38 @@ class PublicApi(Construct):
             retention=config.log_retention,
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
+        cached = config.cache_ttl_s > 0
+        # A method's own settings replace the stage-wide ones rather than adding to them, so
+        # the cached method repeats throttling, logging and metrics.
+        throttling_and_logging = _ThrottlingAndLogging(
+            throttling_rate_limit=config.throttle_rate,
+            throttling_burst_limit=config.throttle_burst,
+            logging_level=apigw.MethodLoggingLevel.ERROR,
+            data_trace_enabled=False,
+            metrics_enabled=True,
+        )
         self.api = apigw.RestApi(
             self,
             "Api",
+            # The name is the metrics' ApiName dimension: one per stack, so alarms never mix two.
+            rest_api_name=Stack.of(self).stack_name,
             description="cache-service",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             # Responses are JSON, HTML and text, never compressed: no binary media types.
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            # The CloudWatch role is the account's (one per region, for every REST API): set
+            # only on request, and then kept when the stack goes, since others may rely on it.
+            cloud_watch_role=config.apigateway_cloudwatch_role,
+            cloud_watch_role_removal_policy=(
+                RemovalPolicy.RETAIN if config.apigateway_cloudwatch_role else None
+            ),
             deploy_options=apigw.StageOptions(
                 stage_name=config.stage_name,
-                cache_cluster_enabled=True,
-                cache_cluster_size=config.cache_cluster_size,
+                tracing_enabled=True,
+                cache_cluster_enabled=cached,
+                cache_cluster_size=config.cache_cluster_size if cached else None,
                 # Stage-wide ("/*/*"): no caching; the one cached method overrides it below.
                 caching_enabled=False,
-                throttling_rate_limit=config.throttle_rate,
-                throttling_burst_limit=config.throttle_burst,
-                logging_level=apigw.MethodLoggingLevel.ERROR,
-                data_trace_enabled=False,
-                metrics_enabled=True,
+                **throttling_and_logging,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
                 access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
                     caller=False,
@@ -71,8 +102,11 @@ class PublicApi(Construct):
                         caching_enabled=True,
                         cache_ttl=Duration.seconds(config.cache_ttl_s),
                         cache_data_encrypted=True,
+                        **throttling_and_logging,
                     )
-                },
+                }
+                if cached
+                else None,
             ),
         )
         validator = self.api.add_request_validator(
@@ -83,7 +117,7 @@ class PublicApi(Construct):
             function,
             proxy=True,
             allow_test_invoke=False,
-            cache_key_parameters=[ID_PARAMETER],
+            cache_key_parameters=[ID_PARAMETER, IF_NONE_MATCH],
         )
         root = self.api.root
         payload = root.add_resource("payload")
@@ -91,12 +125,13 @@ class PublicApi(Construct):
         payload.add_resource("{id}").add_method(
             "GET",
             cached_by_id,
-            request_parameters={ID_PARAMETER: True},
+            request_parameters={ID_PARAMETER: True, IF_NONE_MATCH: False},
             request_validator=validator,
         )
-        for path in ("health", "docs", "openapi.json"):
+        for path in PLAIN_ROUTES:
             root.add_resource(path).add_method("GET", proxy)
         self.url = self.api.url
+        self.stage = self.api.deployment_stage
 
         public = (
             "The HTTP contract is a public, unauthenticated API (as the service is anywhere "
@@ -117,10 +152,11 @@ class PublicApi(Construct):
             "A WAF web ACL bills per month and per request; stage throttling is the default "
             "guard. Associate a web ACL before exposing the API to untrusted traffic at scale.",
         )
-        acknowledge(
-            self.api,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AmazonAPIGatewayPushToCloudWatchLogs]",
-            "API Gateway's account-level logging role is documented to use exactly this "
-            "AWS-managed policy; it only lets API Gateway write its own logs.",
-        )
+        if config.apigateway_cloudwatch_role:
+            acknowledge(
+                self.api,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonAPIGatewayPushToCloudWatchLogs]",
+                "API Gateway's account-level logging role is documented to use exactly this "
+                "AWS-managed policy; it only lets API Gateway write its own logs.",
+            )

@@ -18,7 +18,6 @@ from aws_cdk import aws_lambda as lambda_
 
 PYTHON_VERSION = "3.12"
 PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
-DOCKER_PLATFORMS = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}
 
 
 def pip_command(requirements: Path | str, target: str, architecture: str) -> list[str]:
@@ -63,7 +62,12 @@ class LocalPip:
 
 
 def layer_bundling(requirements: Path, architecture: str) -> BundlingOptions:
-    """Local pip first; the Lambda Python build image (same command) if that fails."""
+    """Local pip first; the Lambda Python build image (same command) if that fails.
+
+    The container runs on the host's own platform: pip's ``--platform`` already picks the
+    function's wheels, and pinning an arm64 container on an x86_64 host (or the reverse) would
+    need CPU emulation just to run pip.
+    """
     image: DockerImage = lambda_.Runtime.PYTHON_3_12.bundling_image
     in_container = pip_command(
         "/asset-input/requirements.txt", "/asset-output/python", architecture
@@ -71,6 +75,5 @@ def layer_bundling(requirements: Path, architecture: str) -> BundlingOptions:
     return BundlingOptions(
         image=image,
         command=["bash", "-c", " ".join(in_container)],
-        platform=DOCKER_PLATFORMS[architecture],
         local=LocalPip(requirements, architecture),
     )

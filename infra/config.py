@@ -14,6 +14,8 @@ from constructs import Node
 
 ENGINES = ("redis", "valkey")
 ARCHITECTURES = ("arm64", "x86_64")
+#: The longest a stage cache entry may live: it is also the longest a 503 or a 404 is replayed.
+MAX_CACHE_TTL_S = 60
 CACHE_CLUSTER_SIZES = ("0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237")
 
 #: The CloudWatch retention periods a context value may name, in days.
@@ -37,8 +39,9 @@ class ServiceConfig:
     """What the stack builds; each field is also a context key of the same name."""
 
     stage_name: str = "prod"
-    #: ElastiCache Serverless engine: Redis OSS or Valkey.
-    engine: str = "redis"
+    #: ElastiCache Serverless engine. Valkey: lower prices and a 100 MB metered minimum where
+    #: Redis OSS meters at least 1 GB (see INSTRUCTIONS.md); the same protocol for redis-py.
+    engine: str = "valkey"
     #: Ceiling on the serverless cache's stored data, which is what it bills by the hour.
     cache_max_data_gb: int = 5
     architecture: str = "arm64"
@@ -49,8 +52,9 @@ class ServiceConfig:
     log_retention_days: int = 30
     #: API Gateway's cache: 0.5 GB is the smallest (and cheapest) size.
     cache_cluster_size: str = "0.5"
-    #: An id's output never changes, so the longest TTL API Gateway allows.
-    cache_ttl_s: int = 3600
+    #: API Gateway's stage cache keeps any answer, a 503 or a 404 too, for this long: the TTL is
+    #: the bound on a pinned error, hence short. 0 turns the stage cache (and its bill) off.
+    cache_ttl_s: int = 10
     throttle_rate: int = 100
     throttle_burst: int = 200
     #: False only for stacks you mean to throw away: the table is then deleted with the stack.
@@ -64,19 +68,34 @@ class ServiceConfig:
     #: NAT gateways (one per AZ at most). 0 keeps the VPC off the internet; an HTTP transformer
     #: outside AWS needs at least 1, and each one bills by the hour.
     nat_gateways: int = 0
+    #: The API Gateway CloudWatch role is one per account and region, shared by every REST API:
+    #: the stack sets it (and keeps it on destroy) only when asked.
+    apigateway_cloudwatch_role: bool = False
+    #: An X-Ray interface endpoint, so that traces leave subnets without a route out.
+    xray_endpoint: bool = True
+    #: Alarms go to an SNS topic; this address is subscribed to it (AWS mails a confirmation).
+    alarm_email: str | None = None
+    #: The p99 latency (ms) over five minutes that, three periods running, raises the alarm.
+    alarm_p99_latency_ms: int = 5000
 
     def __post_init__(self) -> None:
         checks = [
             (self.engine in ENGINES, "engine", f"one of {ENGINES}"),
             (self.architecture in ARCHITECTURES, "architecture", f"one of {ARCHITECTURES}"),
             (self.cache_cluster_size in CACHE_CLUSTER_SIZES, "cache_cluster_size", "a size"),
-            (0 < self.cache_ttl_s <= 3600, "cache_ttl_s", "1..3600 (API Gateway's limit)"),
+            (
+                0 <= self.cache_ttl_s <= MAX_CACHE_TTL_S,
+                "cache_ttl_s",
+                f"0..{MAX_CACHE_TTL_S}: API Gateway caches 5xx and 404 answers too, for the TTL",
+            ),
             (1 <= self.timeout_s <= 29, "timeout_s", "1..29 (API Gateway waits 29 s)"),
             (0 < self.claim_wait_s < self.timeout_s, "claim_wait_s", "below timeout_s"),
             (self.throttle_rate > 0 and self.throttle_burst > 0, "throttle_*", "positive"),
             (self.memory_mb >= 128, "memory_mb", "at least 128"),
             (1 <= self.cache_max_data_gb <= 5000, "cache_max_data_gb", "1..5000"),
             (self.log_retention_days in RETENTION, "log_retention_days", f"in {list(RETENTION)}"),
+            (self.alarm_p99_latency_ms > 0, "alarm_p99_latency_ms", "positive"),
+            (self.alarm_email is None or "@" in self.alarm_email, "alarm_email", "an address"),
             (0 <= self.nat_gateways <= 2, "nat_gateways", "0..2 (one per availability zone)"),
             (
                 self.transformer_url is None or self.nat_gateways > 0,

@@ -25,6 +25,13 @@ HANDLER = "cache_service.aws.handler"
 #: The item actions the DynamoDB tier calls; nothing else (no Scan, no Query, no table admin).
 TABLE_ACTIONS = ITEM_ACTIONS
 
+#: Read by Powertools for AWS Lambda: the service name on logs, traces and metrics, and the
+#: CloudWatch namespace its metrics (EMF) go to.
+POWERTOOLS_ENVIRONMENT = {
+    "POWERTOOLS_SERVICE_NAME": "cache-service",
+    "POWERTOOLS_METRICS_NAMESPACE": "CacheService",
+}
+
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 
 
@@ -46,15 +53,13 @@ class ServiceFunction(Construct):
             self,
             "SecurityGroup",
             vpc=vpc,
-            description="cache-service function: HTTPS to DynamoDB; the cache adds its port",
+            description="cache-service function: egress only where the stack opens it",
             allow_all_outbound=False,
         )
-        # HTTPS: DynamoDB through the gateway endpoint (and, with NAT, an HTTPS transformer).
-        self.security_group.add_egress_rule(
-            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "DynamoDB through the gateway endpoint"
-        )
+        # DynamoDB, X-Ray and the cache each open their own port to this group; an HTTP
+        # transformer outside AWS (through NAT) is the one destination with no narrower peer.
         transformer_port = _port(config.transformer_url)
-        if transformer_port is not None and transformer_port != 443:
+        if transformer_port is not None:
             self.security_group.add_egress_rule(
                 ec2.Peer.any_ipv4(), ec2.Port.tcp(transformer_port), "the HTTP transformer"
             )
@@ -93,6 +98,8 @@ class ServiceFunction(Construct):
             vpc_subnets=subnets,
             security_groups=[self.security_group],
             log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment=POWERTOOLS_ENVIRONMENT,
             description="cache-service HTTP API (FastAPI behind Mangum)",
         )
         table.grant(self.function, *TABLE_ACTIONS)
@@ -107,13 +114,19 @@ class ServiceFunction(Construct):
             )
         acknowledge(
             self.function,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
+            "resource-level permission (Lambda's own X-Ray policy grants them on *).",
+        )
+        acknowledge(
+            self.function,
             "AwsSolutions-L1",
             "Python 3.12 is pinned on purpose: the dependency layer is built from cp312 wheels "
             "for it. Move the runtime and bundling.PYTHON_VERSION together.",
         )
 
     def configure(self, environment: dict[str, str]) -> None:
-        """Set the service's ``CACHE_*`` variables (known only once the tiers exist)."""
+        """Add the service's ``CACHE_*`` variables (known only once the tiers exist)."""
         for key, value in environment.items():
             self.function.add_environment(key, value)
 

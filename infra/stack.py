@@ -3,6 +3,8 @@
 client -> API Gateway (stage cache: GET /payload/{id}) -> Lambda (in VPC)
                                  Lambda -> ElastiCache Serverless (TLS, shared tier)
                                  Lambda -> DynamoDB (gateway endpoint, durable store)
+                                 Lambda -> X-Ray (interface endpoint, traces)
+CloudWatch alarms (5xx rate, p99 latency, throttles) -> SNS topic (-> e-mail)
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from infra.alarms import Alarms
 from infra.api import PublicApi
 from infra.cache import SharedCache
 from infra.config import ServiceConfig
@@ -21,11 +24,18 @@ from infra.table import PayloadTable
 
 
 class CacheServiceStack(Stack):
-    """Network, table, cache, function and API, wired through explicit props."""
+    """Network, table, cache, function, API and alarms, wired through explicit props."""
 
     def __init__(self, scope: Construct, id: str, *, config: ServiceConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
-        network = Network(self, "Network", nat_gateways=config.nat_gateways)
+        network = Network(
+            self,
+            "Network",
+            nat_gateways=config.nat_gateways,
+            xray_endpoint=config.xray_endpoint,
+            log_retention=config.log_retention,
+            retain=config.retain_data,
+        )
         table = PayloadTable(self, "Store", retain=config.retain_data)
         function = ServiceFunction(
             self,
@@ -35,6 +45,7 @@ class CacheServiceStack(Stack):
             subnets=network.subnets,
             table=table.table,
         )
+        network.admit(function.security_group)
         cache = SharedCache(
             self,
             "SharedCache",
@@ -46,10 +57,21 @@ class CacheServiceStack(Stack):
         )
         function.configure(service_environment(config, table.table.table_name, cache.url))
         api = PublicApi(self, "Api", config=config, function=function.function)
+        alarms = Alarms(
+            self,
+            "Alarms",
+            stage=api.stage,
+            function=function.function,
+            latency_p99_ms=config.alarm_p99_latency_ms,
+            email=config.alarm_email,
+        )
 
         CfnOutput(self, "ApiUrl", value=api.url, description="cache-cli -h <this URL>")
         CfnOutput(self, "TableName", value=table.table.table_name)
         CfnOutput(self, "CacheEndpoint", value=cache.url)
+        CfnOutput(
+            self, "AlarmTopic", value=alarms.topic.topic_arn, description="alarm notifications"
+        )
 
 
 def service_environment(config: ServiceConfig, table_name: str, redis_url: str) -> dict[str, str]:

@@ -44,6 +44,15 @@ class Synth:
         (resource,) = self.resources(type_).values()
         return resource["Properties"]  # type: ignore[no-any-return]
 
+    def service_function(self) -> dict[str, Any]:
+        """The service's function (the other one is CDK's deploy-time lookup provider)."""
+        (function,) = [
+            f["Properties"]
+            for f in self.resources("AWS::Lambda::Function").values()
+            if f["Properties"].get("Handler") == "cache_service.aws.handler"
+        ]
+        return function  # type: ignore[no-any-return]
+
 
 def synth(outdir: Path, context: dict[str, Any] | None = None) -> Synth:
     app, _ = build_app({**CDK_JSON_CONTEXT, **NO_BUNDLING, **(context or {})}, outdir=str(outdir))
@@ -68,21 +77,30 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         tmp_path_factory.mktemp("cdk.out.variant"),
         {
             "architecture": "x86_64",
-            "engine": "valkey",
+            "engine": "redis",
             "retain_data": "false",
             "reserved_concurrency": "7",
             "throttle_rate": "11",
             "throttle_burst": "13",
-            "cache_ttl_s": "600",
+            "cache_ttl_s": "0",
             "log_retention_days": "7",
+            "apigateway_cloudwatch_role": "true",
+            "xray_endpoint": "false",
+            "alarm_email": "ops@example.com",
+            "alarm_p99_latency_ms": "2500",
         },
     )
 
 
 @pytest.fixture(scope="session")
 def with_transformer(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """The stack for an HTTP transformer outside AWS: it needs a way out of the VPC."""
+    """The stack for an HTTP transformer outside AWS (it needs a way out of the VPC), and a
+    stage cache TTL other than the default."""
     return synth(
         tmp_path_factory.mktemp("cdk.out.transformer"),
-        {"nat_gateways": "1", "transformer_url": "http://transformer.example.com:8080/t"},
+        {
+            "nat_gateways": "1",
+            "transformer_url": "http://transformer.example.com:8080/t",
+            "cache_ttl_s": "30",
+        },
     )

@@ -1,4 +1,10 @@
-"""API Gateway: explicit routes; the stage cache serves GET /payload/{id} only, keyed by id."""
+"""API Gateway: explicit routes; the stage cache serves GET /payload/{id} only, briefly.
+
+The stage cache replays whatever the function answered, for the cache key, for the TTL: the key
+holds If-None-Match so a 304 reaches only requests that asked for it, and the TTL is short
+because a 503 or a 404 is replayed as faithfully as a 200 (INSTRUCTIONS.md, "API Gateway's
+cache").
+"""
 
 from __future__ import annotations
 
@@ -33,7 +39,7 @@ def test_routes_are_explicit_resources_without_a_proxy(stack: Synth) -> None:
     parts = {
         r["Properties"]["PathPart"] for r in stack.resources("AWS::ApiGateway::Resource").values()
     }
-    assert parts == {"payload", "{id}", "health", "docs", "openapi.json"}
+    assert parts == {"payload", "{id}", "health", "ready", "docs", "openapi.json"}
     methods = {
         m["Properties"]["HttpMethod"] for m in stack.resources("AWS::ApiGateway::Method").values()
     }
@@ -62,26 +68,47 @@ def test_caching_is_on_for_get_payload_by_id_only(stack: Synth) -> None:
     assert [{k: s[k] for k in CACHED} for s in cached] == [CACHED]
 
 
-def test_cached_get_is_encrypted_with_a_one_hour_ttl(stack: Synth) -> None:
+def test_cached_get_is_encrypted_with_a_ten_second_ttl(stack: Synth) -> None:
     (setting,) = [s for s in _stage(stack)["MethodSettings"] if s.get("CachingEnabled")]
     assert setting["CacheDataEncrypted"] is True
-    assert setting["CacheTtlInSeconds"] == 3600
+    assert setting["CacheTtlInSeconds"] == 10
 
 
-def test_cache_ttl_comes_from_context(variant: Synth) -> None:
-    (setting,) = [s for s in _stage(variant)["MethodSettings"] if s.get("CachingEnabled")]
-    assert setting["CacheTtlInSeconds"] == 600
+def test_cache_ttl_comes_from_context(with_transformer: Synth) -> None:
+    (setting,) = [s for s in _stage(with_transformer)["MethodSettings"] if s.get("CachingEnabled")]
+    assert setting["CacheTtlInSeconds"] == 30
 
 
-def test_get_payload_integration_is_keyed_by_the_id_path_parameter(stack: Synth) -> None:
+def test_a_zero_ttl_leaves_out_the_cache_cluster_and_its_bill(variant: Synth) -> None:
+    stage = _stage(variant)
+    assert stage["CacheClusterEnabled"] is False
+    assert "CacheClusterSize" not in stage
+    assert [s for s in stage["MethodSettings"] if s.get("CachingEnabled")] == []
+
+
+def test_get_payload_is_cached_by_id_and_if_none_match(stack: Synth) -> None:
     method = _method(stack, "GET", "{id}")
-    assert method["Integration"]["CacheKeyParameters"] == ["method.request.path.id"]
+    assert method["Integration"]["CacheKeyParameters"] == [
+        "method.request.path.id",
+        "method.request.header.If-None-Match",
+    ]
 
 
-def test_get_payload_declares_the_id_path_parameter_as_required(stack: Synth) -> None:
+def test_get_payload_requires_the_id_and_accepts_if_none_match(stack: Synth) -> None:
     method = _method(stack, "GET", "{id}")
-    assert method["RequestParameters"] == {"method.request.path.id": True}
+    assert method["RequestParameters"] == {
+        "method.request.path.id": True,
+        "method.request.header.If-None-Match": False,
+    }
     assert "RequestValidatorId" in method
+
+
+def test_the_cached_method_keeps_the_stage_throttling_logging_and_metrics(stack: Synth) -> None:
+    settings = _stage(stack)["MethodSettings"]
+    (everything,) = [s for s in settings if s["ResourcePath"] == "/*"]
+    (cached,) = [s for s in settings if s.get("CachingEnabled")]
+    shared = ("ThrottlingRateLimit", "ThrottlingBurstLimit", "LoggingLevel", "MetricsEnabled")
+    assert {k: cached[k] for k in shared} == {k: everything[k] for k in shared}
 
 
 def test_post_payload_has_no_cache_key_and_no_cache_setting(stack: Synth) -> None:
@@ -111,6 +138,28 @@ def test_stage_writes_access_logs_to_a_log_group_with_retention(stack: Synth) ->
     assert stack.json["Resources"][group]["Properties"]["RetentionInDays"] == 30
 
 
+def test_stage_traces_requests_with_xray(stack: Synth) -> None:
+    assert _stage(stack)["TracingEnabled"] is True
+
+
+def test_the_account_cloudwatch_role_is_left_alone_by_default(stack: Synth) -> None:
+    assert stack.resources("AWS::ApiGateway::Account") == {}
+    for role in stack.resources("AWS::IAM::Role").values():
+        assert "apigateway.amazonaws.com" not in str(role["Properties"]["AssumeRolePolicyDocument"])
+
+
+def test_the_account_cloudwatch_role_set_on_request_outlives_the_stack(variant: Synth) -> None:
+    (account,) = variant.resources("AWS::ApiGateway::Account").values()
+    role = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+    assert account["DeletionPolicy"] == "Retain"
+    assert variant.json["Resources"][role]["DeletionPolicy"] == "Retain"
+
+
+def test_the_api_is_named_after_the_stack(stack: Synth) -> None:
+    # The name is the ApiName dimension of its metrics: two stacks never share a series.
+    assert stack.one("AWS::ApiGateway::RestApi")["Name"] == "CacheService"
+
+
 def test_stage_is_named_prod(stack: Synth) -> None:
     stack.template.has_resource_properties("AWS::ApiGateway::Stage", {"StageName": "prod"})
 
@@ -119,9 +168,9 @@ def test_no_binary_media_types_because_nothing_is_compressed(stack: Synth) -> No
     assert "BinaryMediaTypes" not in stack.one("AWS::ApiGateway::RestApi")
 
 
-def test_outputs_name_the_api_url_table_and_cache_endpoint(stack: Synth) -> None:
+def test_outputs_name_the_api_url_table_cache_endpoint_and_alarm_topic(stack: Synth) -> None:
     outputs = stack.json["Outputs"]
-    assert {"ApiUrl", "TableName", "CacheEndpoint"} <= set(outputs)
+    assert {"ApiUrl", "TableName", "CacheEndpoint", "AlarmTopic"} <= set(outputs)
     stack.template.has_output(
         "CacheEndpoint", {"Value": {"Fn::Join": ["", Match.array_with(["rediss://"])]}}
     )

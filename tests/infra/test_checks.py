@@ -40,6 +40,7 @@ def test_only_the_expected_nag_rules_are_acknowledged(stack: Synth) -> None:
         "AwsSolutions-APIG4",
         "AwsSolutions-COG4",
         "AwsSolutions-IAM4",
+        "AwsSolutions-IAM5",
         "AwsSolutions-L1",
     }
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aws_cdk import App
 
-from infra.bundling import pip_command
+from infra.bundling import layer_bundling, pip_command
 from infra.config import ConfigError, ServiceConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +37,10 @@ def test_string_context_values_are_coerced_to_the_field_types() -> None:
     [
         ("engine", "memcached"),
         ("architecture", "ppc64"),
-        ("cache_ttl_s", "7200"),
+        ("cache_ttl_s", "61"),
+        ("cache_ttl_s", "-1"),
+        ("alarm_email", "nobody"),
+        ("alarm_p99_latency_ms", "0"),
         ("timeout_s", "60"),
         ("claim_wait_s", "40"),
         ("cache_cluster_size", "2"),
@@ -61,6 +64,15 @@ def test_layer_is_built_from_wheels_for_the_function_platform() -> None:
 def test_x86_64_layer_uses_x86_64_wheels() -> None:
     command = pip_command("requirements.txt", "out", "x86_64")
     assert command[command.index("--platform") + 1] == "manylinux2014_x86_64"
+
+
+def test_docker_fallback_runs_on_the_host_platform_and_fetches_the_function_wheels() -> None:
+    # Pinning the container to the function's CPU would need emulation on any other host;
+    # pip's --platform is what makes the wheels the function's.
+    options = layer_bundling(Path("requirements.txt"), "x86_64")
+    assert options.platform is None
+    assert options.command is not None
+    assert "--platform manylinux2014_x86_64" in options.command[-1]
 
 
 def _layer_pins() -> dict[str, str]:

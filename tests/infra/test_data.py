@@ -1,7 +1,8 @@
-"""The table, the cache and the network that reaches them."""
+"""The table, the cache and the network that reaches them, and nothing else."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.infra.conftest import Synth
@@ -51,13 +52,15 @@ def test_throwaway_stacks_delete_the_table(variant: Synth) -> None:
     assert _table(variant)["DeletionPolicy"] == "Delete"
 
 
-def test_cache_is_serverless_redis_oss_by_default(stack: Synth) -> None:
+def test_cache_is_serverless_valkey_by_default(stack: Synth) -> None:
+    # Valkey bills lower rates and meters a 100 MB minimum where Redis OSS meters 1 GB.
     cache = stack.one("AWS::ElastiCache::ServerlessCache")
+    assert (cache["Engine"], cache["MajorEngineVersion"]) == ("valkey", "8")
+
+
+def test_cache_engine_redis_oss_is_selectable(variant: Synth) -> None:
+    cache = variant.one("AWS::ElastiCache::ServerlessCache")
     assert (cache["Engine"], cache["MajorEngineVersion"]) == ("redis", "7")
-
-
-def test_cache_engine_valkey_is_selectable(variant: Synth) -> None:
-    assert variant.one("AWS::ElastiCache::ServerlessCache")["Engine"] == "valkey"
 
 
 def test_cache_storage_has_a_ceiling(stack: Synth) -> None:
@@ -90,19 +93,111 @@ def test_cache_group_sends_nothing(stack: Synth) -> None:
     assert group["SecurityGroupEgress"][0]["CidrIp"] == "255.255.255.255/32"
 
 
-def test_function_egress_is_https_and_the_redis_port_to_the_cache_only(stack: Synth) -> None:
-    function_group = _group_of(stack, "cache-service function")
-    inline = stack.json["Resources"][function_group]["Properties"]["SecurityGroupEgress"]
-    assert [(r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in inline] == [("tcp", 443, 443)]
-    extra = [
+def _egress(stack: Synth, group: str) -> list[dict[str, Any]]:
+    """Every egress rule of ``group``: inline, and the separate resources CDK adds."""
+    inline = stack.json["Resources"][group]["Properties"].get("SecurityGroupEgress", [])
+    separate = [
         r["Properties"]
         for r in stack.resources("AWS::EC2::SecurityGroupEgress").values()
-        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [function_group, "GroupId"]}
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [group, "GroupId"]}
     ]
-    cache_group = _group_of(stack, "ElastiCache")
-    assert [(r["FromPort"], r["DestinationSecurityGroupId"]) for r in extra] == [
-        (6379, {"Fn::GetAtt": [cache_group, "GroupId"]})
+    return [*inline, *separate]
+
+
+def _prefix_list_lookup(stack: Synth) -> str:
+    (name,) = stack.resources("Custom::AWS")
+    return name
+
+
+def test_function_egress_is_dynamodb_x_ray_and_the_cache_only(stack: Synth) -> None:
+    rules = _egress(stack, _group_of(stack, "cache-service function"))
+    destinations = sorted(
+        (r["IpProtocol"], r["FromPort"], r["ToPort"], str(r.get("DestinationSecurityGroupId")))
+        for r in rules
+        if "DestinationSecurityGroupId" in r
+    )
+    assert destinations == sorted(
+        [
+            ("tcp", 443, 443, str({"Fn::GetAtt": [_group_of(stack, "X-Ray"), "GroupId"]})),
+            ("tcp", 6379, 6379, str({"Fn::GetAtt": [_group_of(stack, "ElastiCache"), "GroupId"]})),
+        ]
+    )
+    (dynamodb,) = [r for r in rules if "DestinationPrefixListId" in r]
+    assert (dynamodb["IpProtocol"], dynamodb["FromPort"], dynamodb["ToPort"]) == ("tcp", 443, 443)
+    assert [r for r in rules if "CidrIp" in r] == []  # nothing to "anywhere"
+
+
+def test_dynamodb_egress_goes_to_the_prefix_list_found_at_deploy_time(stack: Synth) -> None:
+    lookup = _prefix_list_lookup(stack)
+    (dynamodb,) = [
+        r
+        for r in _egress(stack, _group_of(stack, "cache-service function"))
+        if "DestinationPrefixListId" in r
     ]
+    assert dynamodb["DestinationPrefixListId"] == {
+        "Fn::GetAtt": [lookup, "PrefixLists.0.PrefixListId"]
+    }
+    call = json.dumps(stack.json["Resources"][lookup]["Properties"]["Create"])
+    assert "describeManagedPrefixLists" in call
+    assert "prefix-list-name" in call
+    assert ".dynamodb" in call
+
+
+def test_the_prefix_list_lookup_may_only_describe_prefix_lists(stack: Synth) -> None:
+    (policy,) = [
+        p["Properties"]["PolicyDocument"]
+        for name, p in stack.resources("AWS::IAM::Policy").items()
+        if name.startswith("NetworkDynamoDbPrefixListLookup")
+    ]
+    assert [(s["Action"], s["Resource"]) for s in policy["Statement"]] == [
+        ("ec2:DescribeManagedPrefixLists", "*")
+    ]
+
+
+def test_x_ray_endpoint_is_private_and_open_to_the_function_only(stack: Synth) -> None:
+    (endpoint,) = [
+        e["Properties"]
+        for e in stack.resources("AWS::EC2::VPCEndpoint").values()
+        if e["Properties"]["VpcEndpointType"] == "Interface"
+    ]
+    assert ".xray" in str(endpoint["ServiceName"])
+    assert endpoint["PrivateDnsEnabled"] is True
+    assert len(endpoint["SubnetIds"]) == 2
+    group = _group_of(stack, "X-Ray")
+    ingress = [
+        r["Properties"]
+        for r in stack.resources("AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [group, "GroupId"]}
+    ]
+    function_group = _group_of(stack, "cache-service function")
+    assert [(r["FromPort"], r["SourceSecurityGroupId"]) for r in ingress] == [
+        (443, {"Fn::GetAtt": [function_group, "GroupId"]})
+    ]
+    assert "SecurityGroupIngress" not in stack.json["Resources"][group]["Properties"]
+
+
+def test_without_the_x_ray_endpoint_there_is_no_egress_for_it(variant: Synth) -> None:
+    endpoints = [
+        e["Properties"]["VpcEndpointType"]
+        for e in variant.resources("AWS::EC2::VPCEndpoint").values()
+    ]
+    assert endpoints == ["Gateway"]
+    rules = _egress(variant, _group_of(variant, "cache-service function"))
+    assert [r["FromPort"] for r in rules if "DestinationSecurityGroupId" in r] == [6379]
+
+
+def test_flow_logs_follow_retention_and_are_kept_with_the_data(stack: Synth) -> None:
+    group = stack.one("AWS::EC2::FlowLog")["LogGroupName"]["Ref"]
+    log_group = stack.json["Resources"][group]
+    assert log_group["Properties"]["RetentionInDays"] == 30
+    assert log_group["DeletionPolicy"] == "Retain"
+
+
+def test_throwaway_stacks_delete_the_flow_logs(variant: Synth) -> None:
+    group = variant.one("AWS::EC2::FlowLog")["LogGroupName"]["Ref"]
+    log_group = variant.json["Resources"][group]
+    assert log_group["Properties"]["RetentionInDays"] == 7
+    assert log_group["DeletionPolicy"] == "Delete"
 
 
 def test_vpc_has_two_isolated_subnets_and_no_nat_or_internet_gateway(stack: Synth) -> None:
@@ -122,7 +217,11 @@ def test_subnets_are_in_two_availability_zones(stack: Synth) -> None:
 
 
 def test_dynamodb_is_reached_through_a_gateway_endpoint(stack: Synth) -> None:
-    endpoint = stack.one("AWS::EC2::VPCEndpoint")
+    (endpoint,) = [
+        e["Properties"]
+        for e in stack.resources("AWS::EC2::VPCEndpoint").values()
+        if e["Properties"]["VpcEndpointType"] == "Gateway"
+    ]
     assert endpoint["VpcEndpointType"] == "Gateway"
     assert "dynamodb" in str(endpoint["ServiceName"])
     assert len(endpoint["RouteTableIds"]) == 2
@@ -140,13 +239,13 @@ def test_the_function_runs_in_the_subnets_that_route_through_nat(with_transforme
         for name, subnet in with_transformer.resources("AWS::EC2::Subnet").items()
         if subnet["Properties"]["MapPublicIpOnLaunch"]
     }
-    function = with_transformer.one("AWS::Lambda::Function")
+    function = with_transformer.service_function()
     subnet_refs = {ref["Ref"] for ref in function["VpcConfig"]["SubnetIds"]}
     assert len(subnet_refs) == 2
     assert not subnet_refs & public
 
 
 def test_the_function_may_reach_the_transformer_port(with_transformer: Synth) -> None:
-    function_group = _group_of(with_transformer, "cache-service function")
-    inline = with_transformer.json["Resources"][function_group]["Properties"]["SecurityGroupEgress"]
-    assert ("tcp", 8080, 8080) in [(r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in inline]
+    rules = _egress(with_transformer, _group_of(with_transformer, "cache-service function"))
+    anywhere = [(r["IpProtocol"], r["FromPort"], r["CidrIp"]) for r in rules if "CidrIp" in r]
+    assert anywhere == [("tcp", 8080, "0.0.0.0/0")]

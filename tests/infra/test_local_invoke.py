@@ -27,7 +27,7 @@ def _sam_function() -> dict[str, Any]:
 
 
 def _cdk_function(stack: Synth) -> dict[str, Any]:
-    return stack.one("AWS::Lambda::Function")
+    return stack.service_function()
 
 
 def test_cfn_lint_finds_no_error_in_the_sam_template() -> None:
@@ -67,6 +67,7 @@ def test_sam_routes_are_the_stack_routes(stack: Synth) -> None:
         ("POST", "/payload"),
         ("GET", "/payload/{id}"),
         ("GET", "/health"),
+        ("GET", "/ready"),
         ("GET", "/docs"),
         ("GET", "/openapi.json"),
     }

@@ -1,0 +1,91 @@
+"""Alarms on what a caller feels: server errors, slow answers, refused invocations."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+PERIOD = Duration.minutes(5)
+#: Share of requests answered 5xx (API Gateway's 5XXError averages to that share).
+SERVER_ERROR_RATE = 0.01
+
+
+class Alarms(Construct):
+    """Three alarms, each notifying an SNS topic when it fires and when it clears.
+
+    - 5xx rate above 1 % in two five-minute periods running (the service's 503s and 504s, and
+      API Gateway's own 502s and 504s when the function fails or runs out of time);
+    - p99 latency above ``latency_p99_ms`` in three periods running (sustained, not a spike);
+    - any Lambda throttle in a period (a refused invocation is a failed request).
+
+    No traffic is not an alarm: missing data counts as fine.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        stage: apigw.Stage,
+        function: lambda_.IFunction,
+        latency_p99_ms: int,
+        email: str | None,
+    ) -> None:
+        super().__init__(scope, id)
+        self.topic = sns.Topic(self, "Topic", display_name="cache-service alarms", enforce_ssl=True)
+        if email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+        self.alarms = [
+            self._above(
+                "ServerErrorRate",
+                stage.metric_server_error(period=PERIOD, statistic="Average"),
+                SERVER_ERROR_RATE,
+                periods=2,
+                description="More than 1 % of requests answered 5xx, 10 minutes running.",
+            ),
+            self._above(
+                "LatencyP99",
+                stage.metric_latency(period=PERIOD, statistic="p99"),
+                latency_p99_ms,
+                periods=3,
+                description=f"p99 latency above {latency_p99_ms} ms, 15 minutes running.",
+            ),
+            self._above(
+                "Throttles",
+                function.metric_throttles(period=PERIOD, statistic="Sum"),
+                0,
+                periods=1,
+                description="The function refused invocations (concurrency exhausted).",
+            ),
+        ]
+        notify = actions.SnsAction(self.topic)
+        for alarm in self.alarms:
+            alarm.add_alarm_action(notify)
+            alarm.add_ok_action(notify)
+
+    def _above(
+        self,
+        id: str,
+        metric: cloudwatch.IMetric,
+        threshold: float,
+        *,
+        periods: int,
+        description: str,
+    ) -> cloudwatch.Alarm:
+        """An alarm when ``metric`` exceeds ``threshold`` for ``periods`` periods running."""
+        return cloudwatch.Alarm(
+            self,
+            id,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=periods,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )

@@ -61,7 +61,9 @@ class ServiceConfig:
     retain_data: bool = True
     #: Bounded below the Lambda timeout: a waiting request must give up before the function does.
     claim_wait_s: float = 20.0
-    claim_ttl_s: float = 30.0
+    #: Below the function's timeout: a holder cut off with its invocation (or frozen with its
+    #: environment) blocks its work this long at most, so a waiter takes it over in time.
+    claim_ttl_s: float = 10.0
     redis_ttl_s: int = 86_400
     transformer_url: str | None = None
     transformer_id: str | None = None
@@ -90,6 +92,7 @@ class ServiceConfig:
             ),
             (1 <= self.timeout_s <= 29, "timeout_s", "1..29 (API Gateway waits 29 s)"),
             (0 < self.claim_wait_s < self.timeout_s, "claim_wait_s", "below timeout_s"),
+            (0 < self.claim_ttl_s < self.timeout_s, "claim_ttl_s", "below timeout_s"),
             (self.throttle_rate > 0 and self.throttle_burst > 0, "throttle_*", "positive"),
             (self.memory_mb >= 128, "memory_mb", "at least 128"),
             (1 <= self.cache_max_data_gb <= 5000, "cache_max_data_gb", "1..5000"),

@@ -103,7 +103,9 @@ def install_routes(
         )
         body = parse_payload(raw)
         check_limits(body)
-        result = await service.submit(body.list_1, body.list_2)
+        # Set on Lambda (``aws.InvocationBudget``): the invocation's end, less a margin.
+        deadline: float | None = request.scope.get("cache.deadline")
+        result = await service.submit(body.list_1, body.list_2, deadline=deadline)
         return _payload_response(
             result,
             status=201 if result.created else 200,

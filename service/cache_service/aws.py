@@ -95,6 +95,27 @@ class NoStoreErrors:
         await self.app(scope, receive, send_with_no_store)
 
 
+class InvocationBudget:
+    """ASGI middleware: the invocation's end, less ``margin_s``, as ``scope["cache.deadline"]``.
+
+    The app bounds a miss by it and answers 504 itself, instead of the function being cut off
+    and API Gateway answering a bare 502 (Mangum passes the Lambda context as
+    ``scope["aws.context"]``).
+    """
+
+    def __init__(self, app: ASGIApp, *, margin_s: float) -> None:
+        self.app = app
+        self.margin_s = margin_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        context = scope.get("aws.context")
+        if scope["type"] == "http" and context is not None:
+            remaining_s = context.get_remaining_time_in_millis() / 1000
+            deadline = asyncio.get_running_loop().time() + remaining_s - self.margin_s
+            scope = {**scope, "cache.deadline": deadline}
+        await self.app(scope, receive, send)
+
+
 async def misconfigured(scope: Scope, receive: Receive, send: Send) -> None:
     """The ASGI app served when the settings are invalid: a JSON 500 for every request."""
     body = b'{"detail":"the service is misconfigured; its log names the setting"}'
@@ -143,7 +164,8 @@ class LambdaHandler:
         self._app = create_app(settings)
         # Mangum's default text types suffice: nothing here is compressed, so every body
         # (JSON, HTML, Prometheus text) leaves as text and a REST API needs no binary types.
-        return Mangum(StagePrefix(NoStoreErrors(self._app)), lifespan="off")
+        app = InvocationBudget(NoStoreErrors(self._app), margin_s=settings.budget_margin_s)
+        return Mangum(StagePrefix(app), lifespan="off")
 
     def close(self) -> None:
         """Release the app's clients and the loop (tests; Lambda just freezes the process)."""

@@ -15,6 +15,10 @@ class TransformerTimeout(TransformerError):
     """The transformer did not answer in time (HTTP 504)."""
 
 
+class OutOfTime(TransformerTimeout):
+    """The request's time (a Lambda invocation's, less a margin) ran out first (HTTP 504)."""
+
+
 class Unavailable(CacheServiceError):
     """A required tier cannot be reached now; retrying later may succeed (HTTP 503)."""
 

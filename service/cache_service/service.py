@@ -61,8 +61,13 @@ class PayloadService:
         output, tier = found
         return Result(id_, output, created=False, tier=tier)
 
-    async def submit(self, list_1: Sequence[str], list_2: Sequence[str]) -> Result:
-        """The payload's result; computed (at most once among all callers) when absent."""
+    async def submit(
+        self, list_1: Sequence[str], list_2: Sequence[str], *, deadline: float | None = None
+    ) -> Result:
+        """The payload's result; computed (at most once among all callers) when absent.
+
+        ``deadline`` (event-loop time) bounds the work; past it, ``OutOfTime`` (504).
+        """
         id_ = self.id_for(list_1, list_2)
         key = PAYLOAD_PREFIX + id_
         found = await self._store.get(key)
@@ -71,13 +76,15 @@ class PayloadService:
             return Result(id_, output, created=False, tier=tier)
 
         async def make(keys: list[str]) -> dict[str, str]:
-            return {key: await self._output(list_1, list_2)}
+            return {key: await self._output(list_1, list_2, deadline)}
 
-        settled = await self._flight.settle([key], make)
+        settled = await self._flight.settle([key], make, deadline=deadline)
         await self._store.remember(settled.values)
         return Result(id_, settled.values[key], created=key in settled.created)
 
-    async def _output(self, list_1: Sequence[str], list_2: Sequence[str]) -> str:
+    async def _output(
+        self, list_1: Sequence[str], list_2: Sequence[str], deadline: float | None
+    ) -> str:
         identity = self._transformer.identity
         keys = {
             value: STRING_PREFIX + string_key(identity, value)
@@ -94,7 +101,7 @@ class PayloadService:
 
             # Not flushed one by one: the payload's flushed completion carries them to disk.
             settled = await self._flight.settle(
-                list(missing), make, batch_size=self._batch_size, flush=False
+                list(missing), make, batch_size=self._batch_size, flush=False, deadline=deadline
             )
             await self._store.remember(settled.values)
             results.update((missing[k], v) for k, v in settled.values.items())

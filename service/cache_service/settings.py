@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     claim_wait_s: float = Field(
         25.0, gt=0, description="Longest a request waits for work another process has claimed."
     )
+    budget_margin_s: float = Field(
+        1.0,
+        ge=0,
+        description="On Lambda, time kept back from the invocation's remaining time, so that "
+        "a request out of time gets our 504 rather than a timed-out function.",
+    )
     claim_ttl_s: float = Field(
         30.0,
         gt=0,

@@ -6,12 +6,11 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .claims import Claims
-from .errors import WaitTimeout
+from .errors import OutOfTime, WaitTimeout
 from .wakeups import Wakeups
 
 log = logging.getLogger(__name__)
@@ -22,6 +21,7 @@ Make = Callable[[list[str]], Awaitable[Mapping[str, str]]]
 # While wake-ups flow, a waiter still looks at the store this often: an announcement can be
 # lost (a publisher cut off from Redis), and the store is the truth.
 _SAFETY_POLL_S = 0.25
+_WAIT_MARGIN_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +39,9 @@ class _Flight:
     waking 2,000 futures than claiming and storing them.
     """
 
-    def __init__(self, keys: list[str]) -> None:
+    def __init__(self, keys: list[str], deadline: float | None) -> None:
         self.keys = keys
+        self.deadline = deadline
         self.values: dict[str, tuple[str, bool]] = {}
         self.errors: dict[str, BaseException] = {}
         self.over = asyncio.Event()
@@ -89,28 +90,48 @@ class SingleFlight:
         return key in self._pending
 
     async def settle(
-        self, keys: Sequence[str], make: Make, *, batch_size: int = 1, flush: bool = True
+        self,
+        keys: Sequence[str],
+        make: Make,
+        *,
+        batch_size: int = 1,
+        flush: bool = True,
+        deadline: float | None = None,
     ) -> Settled:
         """The values for ``keys``: found completed, made by ``make`` or waited for.
 
-        ``flush`` is passed to the store's ``complete`` (see ``Claims``).
+        ``flush`` is passed to the store's ``complete`` (see ``Claims``). ``deadline`` (loop
+        time) bounds this caller, and the flight it starts: past it, the flight lets go of its
+        claims, so that another process takes the work over at once, and fails with
+        ``OutOfTime`` (``WaitTimeout`` if it was waiting on another process).
         """
         unique = list(dict.fromkeys(keys))
-        of = {key: self._pending[key] for key in unique if key in self._pending}
+        now = asyncio.get_running_loop().time()
+        # A flight past its deadline is letting go of its claims: a new one waits for them.
+        of = {
+            key: flight
+            for key in unique
+            if (flight := self._pending.get(key)) is not None
+            and (flight.deadline is None or flight.deadline > now)
+        }
         if of:
             self._on_wait("coalesced")
         own = [key for key in unique if key not in of]
         mine: _Flight | None = None
         if own:
-            mine = _Flight(own)
+            mine = _Flight(own, deadline)
             for key in own:
                 self._pending[key] = of[key] = mine
-            task = asyncio.create_task(self._fly(mine, make, batch_size, flush))
+            task = asyncio.create_task(self._fly(mine, make, batch_size, flush, deadline))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         # Waiting on events: a caller cancelled here cancels nothing the others share.
-        for flight in {id(f): f for f in of.values()}.values():
-            await flight.over.wait()
+        try:
+            async with asyncio.timeout_at(deadline):
+                for flight in {id(f): f for f in of.values()}.values():
+                    await flight.over.wait()
+        except TimeoutError:
+            raise OutOfTime("the request ran out of time waiting for the work") from None
         values: dict[str, str] = {}
         created: set[str] = set()
         for key in unique:
@@ -127,9 +148,15 @@ class SingleFlight:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _fly(self, flight: _Flight, make: Make, batch_size: int, flush: bool) -> None:
+    async def _fly(
+        self, flight: _Flight, make: Make, batch_size: int, flush: bool, deadline: float | None
+    ) -> None:
         try:
-            await self._claim_make_wait(flight, make, batch_size, flush)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._claim_make_wait(flight, make, batch_size, flush, deadline)
+            except TimeoutError:
+                raise OutOfTime("the request ran out of time before the work was done") from None
         except BaseException as exc:
             failure = exc if isinstance(exc, Exception) else asyncio.CancelledError()
             for key in flight.keys:
@@ -144,10 +171,14 @@ class SingleFlight:
             flight.over.set()
 
     async def _claim_make_wait(
-        self, flight: _Flight, make: Make, batch_size: int, flush: bool
+        self, flight: _Flight, make: Make, batch_size: int, flush: bool, budget: float | None
     ) -> None:
         token = secrets.token_hex(16)
-        deadline = time.monotonic() + self._wait_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._wait_s
+        if budget is not None:
+            # A waiter answers 503 (retry later) just before its request is out of time.
+            deadline = min(deadline, budget - _WAIT_MARGIN_S)
         pending = list(flight.keys)
         pause = self._poll_first_s
         waited = False
@@ -167,7 +198,7 @@ class SingleFlight:
                 if not waited:
                     waited = True
                     self._on_wait("claimed elsewhere")
-                remaining = deadline - time.monotonic()
+                remaining = deadline - loop.time()
                 if remaining <= 0:
                     raise WaitTimeout(
                         f"{len(pending)} unit(s) of work held by another process did not "

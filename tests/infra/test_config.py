@@ -43,6 +43,7 @@ def test_string_context_values_are_coerced_to_the_field_types() -> None:
         ("alarm_p99_latency_ms", "0"),
         ("timeout_s", "60"),
         ("claim_wait_s", "40"),
+        ("claim_ttl_s", "30"),
         ("cache_cluster_size", "2"),
         ("memory_mb", "many"),
         ("log_retention_days", "10"),

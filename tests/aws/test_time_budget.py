@@ -1,0 +1,124 @@
+"""A miss is bounded by the invocation's remaining time: our 504 (or 503 for a waiter) comes
+before the function is cut off, and the work it claimed is let go for the next request."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from cache_service.aws import LambdaHandler
+from cache_service.settings import Settings
+from tests.aws.conftest import FakeContext, Reply
+from tests.aws.events import event_for
+
+DOCUMENT = {"list_1": ["slow"], "list_2": ["work"]}
+
+
+class ContextWithLittleTime(FakeContext):
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def slow_handler() -> Iterator[LambdaHandler]:
+    """Transformer calls take 1.5 s; a request keeps 0.5 s back from its remaining time."""
+    settings = {
+        "store": "memory",
+        "transformer_delay_ms": 1500,
+        "budget_margin_s": 0.5,
+        "claim_wait_s": 20,
+    }
+    handler = LambdaHandler(lambda: Settings.model_validate(settings))
+    yield handler
+    handler.close()
+
+
+def warm(handler: LambdaHandler) -> None:
+    """A first invocation builds the app; later ones are what is measured."""
+    handler(event_for("rest", "GET", "/health"), ContextWithLittleTime(20_000))
+
+
+def post(handler: LambdaHandler, remaining_ms: int) -> tuple[Reply, float]:
+    event = event_for(
+        "rest",
+        "POST",
+        "/payload",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps(DOCUMENT).encode(),
+    )
+    started = time.monotonic()
+    reply = Reply(handler(event, ContextWithLittleTime(remaining_ms)))
+    return reply, time.monotonic() - started
+
+
+def test_a_miss_that_cannot_finish_in_time_is_our_504_before_the_invocation_ends(
+    slow_handler: LambdaHandler,
+) -> None:
+    warm(slow_handler)
+    reply, took = post(slow_handler, remaining_ms=1000)
+    print(f"504 after {took:.2f}s of a 1.0 s invocation")
+    assert reply.status == 504
+    assert "detail" in reply.json()
+    assert took < 1.0  # The invocation's end, not the transformer's 1.5 s.
+
+
+def test_the_work_a_timed_out_request_claimed_is_free_for_the_next_one(
+    slow_handler: LambdaHandler,
+) -> None:
+    post(slow_handler, remaining_ms=1000)
+    reply, _ = post(slow_handler, remaining_ms=20_000)
+    assert reply.status == 201
+    assert reply.json()["output"] == "SLOW, WORK"
+
+
+def test_a_waiter_on_another_process_s_work_answers_503_before_its_invocation_ends() -> None:
+    settings = {"store": "memory", "transformer_delay_ms": 0, "budget_margin_s": 0.5}
+    handler = LambdaHandler(lambda: Settings.model_validate(settings))
+    try:
+        warm(handler)
+        components: Any = handler._app.state.components  # type: ignore[union-attr]
+        store = components.store
+        other = {"list_1": ["held"], "list_2": ["elsewhere"]}
+        payload_key = "payload:" + components.service.id_for(other["list_1"], other["list_2"])
+        handler._loop.run_until_complete(  # type: ignore[union-attr]
+            store.claim([payload_key], "another-process", 60)
+        )
+        event = event_for(
+            "rest",
+            "POST",
+            "/payload",
+            headers={"Content-Type": "application/json"},
+            body=json.dumps(other).encode(),
+        )
+        started = time.monotonic()
+        reply = Reply(handler(event, ContextWithLittleTime(1200)))
+        took = time.monotonic() - started
+    finally:
+        handler.close()
+    print(f"waiter answered {reply.status} after {took:.2f}s of a 1.2 s invocation")
+    assert reply.status == 503
+    assert "retry-after" in reply.headers
+    assert took < 1.2
+
+
+def test_without_a_lambda_context_nothing_bounds_the_request_but_its_own_limits() -> None:
+    # The local server has no invocation deadline: a slow miss simply finishes.
+    settings = Settings.model_validate({"store": "memory", "transformer_delay_ms": 50})
+    from cache_service.app import build_components
+
+    async def run() -> bool:
+        components = build_components(settings)
+        try:
+            return (await components.service.submit(["a"], ["b"])).created
+        finally:
+            await components.aclose()
+
+    assert asyncio.run(run())

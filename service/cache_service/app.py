@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -160,6 +161,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # What exists now (modules, the app) lives as long as the process: frozen, it is left
+        # out of every full collection, which otherwise walked ~80,000 objects and paused a
+        # 2,000-string miss for 100-170 ms.
+        gc.freeze()
         yield
         await components.aclose()
 

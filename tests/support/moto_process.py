@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from .processes import free_port
 
 REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+class OneRequestAtATime:
+    """WSGI middleware: requests are applied one after another.
+
+    DynamoDB applies a conditional write atomically. moto checks the condition and then writes
+    the item in Python, and its threaded server runs requests in parallel threads: two claims
+    of one key could both pass the check (seen: one string transformed twice in 30). In one
+    file, serialising requests gives the harness DynamoDB's atomicity back.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with self._lock:
+            return list(self._app(environ, start_response))
 
 
 @dataclass
@@ -20,21 +42,26 @@ class MotoServer:
     ``restart`` is an outage of the endpoint that keeps the tables, like a network partition."""
 
     port: int = field(default_factory=free_port)
-    _server: ThreadedMotoServer | None = None
+    _server: BaseWSGIServer | None = None
+    _thread: threading.Thread | None = None
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> MotoServer:
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
+        app = OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server("127.0.0.1", self.port, app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        if self._server is not None and self._thread is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=10)
+            self._server = self._thread = None
 
     def restart(self) -> None:
         self.stop()

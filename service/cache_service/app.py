@@ -6,24 +6,27 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
 from .api import install_error_handlers, install_routes
 from .breaker import CircuitBreaker
-from .leases import FallbackLeases, TokenLeases
+from .leases import FallbackLeases, LeaseBackend, TokenLeases
 from .metrics import Metrics
 from .observe import RequestMetrics
 from .service import PayloadService
 from .settings import Settings, StoreKind
 from .singleflight import Coordinator, Leases, ProcessLocalLeases
-from .tiers.dynamodb import DynamoDbStore
 from .tiers.layered import LayeredStore
 from .tiers.memory import MemoryCache, MemoryStore
 from .tiers.ports import CacheTier, DurableStore
-from .tiers.redis import UNREACHABLE, RedisCache, RedisConnection, RedisLeaseBackend
-from .tiers.sqlite import SqliteStore
-from .transformer import HttpTransformer, SimulatedTransformer, Transformer
+from .transformer import SimulatedTransformer, Transformer
+
+# The build_* functions import the adapters a configuration names, and only those: boto3,
+# redis and httpx cost a Lambda cold start hundreds of milliseconds when nothing uses them.
+if TYPE_CHECKING:
+    from .tiers.redis import RedisConnection
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,8 @@ class Components:
 
 def build_transformer(settings: Settings) -> Transformer:
     if settings.transformer_url is not None:
+        from .transformer import HttpTransformer
+
         return HttpTransformer(
             str(settings.transformer_url),
             timeout_s=settings.transformer_timeout_s,
@@ -69,12 +74,16 @@ def build_transformer(settings: Settings) -> Transformer:
 def build_store(settings: Settings, recorded_by: str) -> DurableStore:
     match settings.store:
         case StoreKind.SQLITE:
+            from .tiers.sqlite import SqliteStore
+
             return SqliteStore(
                 settings.sqlite_path,
                 timeout_s=settings.store_timeout_s,
                 retry_after_s=settings.retry_after_s,
             )
         case StoreKind.DYNAMODB:
+            from .tiers.dynamodb import DynamoDbStore
+
             assert settings.dynamodb_table is not None  # Settings checks it.
             return DynamoDbStore(
                 settings.dynamodb_table,
@@ -90,10 +99,12 @@ def build_store(settings: Settings, recorded_by: str) -> DurableStore:
 def build_leases(settings: Settings, store: DurableStore, redis: RedisConnection | None) -> Leases:
     """Redis leases when there is Redis, falling back to the store's; a memory store is alone."""
     store_leases: Leases = ProcessLocalLeases()
-    if isinstance(store, SqliteStore | DynamoDbStore):
+    if isinstance(store, LeaseBackend):  # SQLite and DynamoDB hold lease records
         store_leases = TokenLeases(store, ttl_s=settings.lock_ttl_s)
     if redis is None:
         return store_leases
+    from .tiers.redis import RedisLeaseBackend
+
     redis_leases = TokenLeases(
         RedisLeaseBackend(redis, prefix=settings.redis_prefix),
         ttl_s=settings.lock_ttl_s,
@@ -104,6 +115,8 @@ def build_leases(settings: Settings, store: DurableStore, redis: RedisConnection
 def build_redis(settings: Settings, metrics: Metrics) -> RedisConnection | None:
     if settings.redis_url is None:
         return None
+    from .tiers.redis import UNREACHABLE, RedisConnection
+
     gauge = metrics.circuit_open.labels("redis")
     breaker = CircuitBreaker(
         "redis",
@@ -127,6 +140,8 @@ def build_components(settings: Settings) -> Components:
     caches: list[CacheTier] = [MemoryCache(settings.l1_max_entries, settings.l1_max_bytes)]
     redis = build_redis(settings, metrics)
     if redis is not None:
+        from .tiers.redis import RedisCache
+
         caches.append(RedisCache(redis, prefix=settings.redis_prefix, ttl_s=settings.redis_ttl_s))
     store = build_store(settings, transformer.identity)
     leases = build_leases(settings, store, redis)

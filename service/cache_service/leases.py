@@ -10,13 +10,14 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from .singleflight import Lease, Leases
 
 log = logging.getLogger(__name__)
 
 
+@runtime_checkable  # app.py asks a store whether it can hold leases
 class LeaseBackend(Protocol):
     """Conditional writes on a lease record; every method is bounded in time by its adapter."""
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import TransformerError, TransformerTimeout
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class Transformer(Protocol):
@@ -58,6 +59,10 @@ class HttpTransformer:
         identity: str | None = None,
         backoff_s: float = 0.05,
     ) -> None:
+        # httpx is imported here, not at the top: the simulated transformer never needs it,
+        # and it costs a Lambda cold start about 100 ms (certifi, ssl).
+        import httpx
+
         self._url = url
         self._timeout = httpx.Timeout(timeout_s)
         self._retries = retries
@@ -71,11 +76,15 @@ class HttpTransformer:
         return self._identity
 
     def _http(self) -> httpx.AsyncClient:
+        import httpx
+
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self._timeout)
         return self._client
 
     async def transform(self, value: str) -> str:
+        import httpx
+
         last_problem = "no attempt made"
         for attempt in range(self._retries + 1):
             if attempt:

@@ -8,6 +8,7 @@ connect on the first invocation, and all of it is then reused by every warm invo
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -124,7 +125,15 @@ class LambdaHandler:
             self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
         if self._adapter is None:
-            self._adapter = self._build()
+            # The imports and the app built here allocate objects that live as long as the
+            # process: collecting meanwhile only costs cold-start time (about a tenth of it).
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                self._adapter = self._build()
+            finally:
+                if collecting:
+                    gc.enable()
         return self._adapter(event, context)
 
     def _build(self) -> Mangum:

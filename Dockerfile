@@ -3,13 +3,16 @@
 #   docker build -t cache-service-lambda .
 #   docker run --rm -p 9000:8080 cache-service-lambda
 #   curl -s localhost:9000/2015-03-31/functions/function/invocations -d @event.json
-# The same dependencies (infra/layer/requirements.txt) and handler as the CDK stack.
+# The same dependencies (infra/layer/requirements.txt, exported from uv.lock with hashes), handler
+# and bytecode (unchecked hashes, as infra/assets.py compiles the stack's assets) as the CDK stack.
 FROM public.ecr.aws/lambda/python:3.12
 
 COPY infra/layer/requirements.txt /tmp/requirements.txt
-RUN pip install --no-cache-dir --requirement /tmp/requirements.txt --target "${LAMBDA_TASK_ROOT}"
+RUN pip install --no-cache-dir --no-compile --require-hashes --only-binary=:all: \
+        --requirement /tmp/requirements.txt --target "${LAMBDA_TASK_ROOT}"
 
 COPY service/cache_service "${LAMBDA_TASK_ROOT}/cache_service"
+RUN python -m compileall -q --invalidation-mode unchecked-hash "${LAMBDA_TASK_ROOT}"
 
 # Runs with no other service: in-memory store, simulated transformer. Override with -e, e.g.
 # -e CACHE_STORE=dynamodb -e CACHE_DYNAMODB_TABLE=... -e CACHE_REDIS_URL=redis://...

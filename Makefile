@@ -1,21 +1,32 @@
 # Two entry points on a fresh machine with Python 3.11+: `make run` and `make test`.
+# Both install the versions uv.lock pins, hash-checked, from its exports in requirements/:
+# `make run` only what the service needs to run, `make test` the development toolchain too.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+RUN_STAMP := $(VENV)/.run-installed
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+PIP    := $(BIN)/pip install --quiet --require-hashes
 
-.PHONY: run test bench soak lint typecheck system-deps clean
+.PHONY: run test bench soak lint typecheck lock lambda-local system-deps clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+
+# The project itself goes in editable and without dependencies: the lock brought them.
+$(RUN_STAMP): requirements/run.txt | $(BIN)/python
+	$(PIP) --requirement requirements/run.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): requirements/dev.txt $(RUN_STAMP)
+	$(PIP) --requirement requirements/dev.txt
 	touch $(STAMP)
 
-## Install into .venv and serve on the embedded default (SQLite in ./.cache-service/).
-run: $(STAMP)
+## Install the service's run-time dependencies into .venv and serve (SQLite in ./.cache-service/).
+run: $(RUN_STAMP)
 	$(BIN)/cache-service --host $(HOST) --port $(PORT)
 
 ## Install into .venv, then lint, type-check and run the whole test suite.
@@ -50,5 +61,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## Resolve uv.lock again from pyproject.toml (every platform, Python >= 3.11) and rewrite its
+## exports: requirements/run.txt, requirements/dev.txt, requirements/lambda-runtime.txt and
+## the Lambda layer's infra/layer/requirements.txt.
+lock: $(STAMP)
+	$(BIN)/uv lock $(LOCK_FLAGS)
+	$(BIN)/uv export --frozen --quiet --no-emit-project --format requirements-txt -o requirements/run.txt
+	$(BIN)/uv export --frozen --quiet --no-emit-project --extra dev --format requirements-txt -o requirements/dev.txt
+	$(BIN)/uv export --frozen --quiet --only-group lambda --format requirements-txt -o infra/layer/requirements.txt
+	$(BIN)/uv export --frozen --quiet --only-group lambda-runtime --format requirements-txt -o requirements/lambda-runtime.txt
+
+## The service in the AWS Lambda runtime client (CPython 3.12) behind a local API Gateway stage
+## on http://$(HOST):3000/prod; no Docker. CACHE_* variables reach the function.
+lambda-local: $(STAMP)
+	$(BIN)/python -m tests.support.lambda_front --host $(HOST) --port $${LAMBDA_PORT:-3000}
+
 clean:
-	rm -rf $(VENV) .cache-service .pytest_cache .mypy_cache .ruff_cache cdk.out
+	rm -rf $(VENV) .cache-service .pytest_cache .mypy_cache .ruff_cache cdk.out build

@@ -1,48 +1,114 @@
-"""Lambda cold start and warm invocation, each against a baseline measured beside it."""
+"""Lambda cold start in the real runtime client, and warm invocation, each against a baseline.
+
+Cold start: ``tests/support/lambda_runtime`` starts CPython 3.12 running ``awslambdaric`` on the
+assets the CDK stack's bundling builds (layer and function with bytecode), with bytecode
+writing off, and one ``GET /health`` is queued before the process starts. A run is the wall
+time from starting the process to the answer arriving at the Runtime API (init + first
+invocation), and the process's CPU time. The baseline is ``bench/lambda_baseline.py`` (a bare
+FastAPI + Mangum handler), packaged and measured the same way, interleaved run by run.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from cache_service.app import create_app
 from cache_service.aws import LambdaHandler
 from cache_service.settings import Settings, StoreKind
+from infra.assets import compile_command
 from tests.aws.events import event_for
+from tests.support.lambda_assets import LambdaAssets, Python312Missing, build_assets
+from tests.support.lambda_runtime import LambdaFunction, RuntimeApi
 
-IMPORT_HANDLER = "import cache_service.aws"
-IMPORT_FLOOR = "import fastapi, mangum"
-COLD_INVOKE = (
-    "import cache_service.aws as aws;"
-    "from tests.aws.events import event_for;"
-    "from types import SimpleNamespace;"
-    "r = aws.handler(event_for('rest', 'GET', '/health'), SimpleNamespace());"
-    "assert r['statusCode'] == 200, r"
-)
-
-
-def _fresh_interpreter_seconds(code: str) -> float:
-    timed = f"import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"
-    env = {"CACHE_STORE": "memory", "PATH": "/usr/bin:/bin"}
-    out = subprocess.run(
-        [sys.executable, "-c", timed],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        cwd=".",
-    )
-    return float(out.stdout.strip())
+BASELINE = Path(__file__).with_name("lambda_baseline.py")
+HEALTH = event_for("rest", "GET", "/health")
+#: What the stack sets (DynamoDB and Redis): /health connects to neither, but imports both.
+AS_DEPLOYED = {
+    "CACHE_STORE": "dynamodb",
+    "CACHE_DYNAMODB_TABLE": "cache-service",
+    "CACHE_REDIS_URL": "rediss://127.0.0.1:6380/0",
+}
 
 
-def median_seconds(code: str, runs: int) -> float:
-    return statistics.median(_fresh_interpreter_seconds(code) for _ in range(runs))
+@dataclass
+class ColdCase:
+    """One packaging and configuration, and its runs (wall and CPU seconds)."""
+
+    name: str
+    assets: LambdaAssets
+    handler: str
+    environment: dict[str, str]
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+
+async def cold_start(case: ColdCase) -> None:
+    """Start one execution environment, answer one GET /health, record wall and CPU time."""
+    api = await RuntimeApi(timeout_s=120).start()
+    function = LambdaFunction(case.assets, case.handler, api, case.environment)
+    try:
+        started = time.perf_counter()
+        await function.start()
+        answer = await function.invoke(HEALTH)
+        case.wall.append(time.perf_counter() - started)
+        assert answer["statusCode"] == 200, answer
+    finally:
+        case.cpu.append(await function.stop())
+        await api.stop()
+
+
+def cold_cases(root: Path) -> list[ColdCase]:
+    """The baseline, the service (memory store; as deployed), and the service without bytecode."""
+    assets = build_assets(root / "task")
+    bare_task = root / "task-baseline"
+    bare_task.mkdir()
+    shutil.copy(BASELINE, bare_task / BASELINE.name)
+    _compile(assets.python, bare_task)
+    no_pyc = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(assets.task, root / "plain" / "task", ignore=no_pyc)
+    shutil.copytree(assets.layer, root / "plain" / "layer", ignore=no_pyc)
+    without = replace(assets, task=root / "plain" / "task", layer=root / "plain" / "layer")
+    service = "cache_service.aws.handler"
+    memory = {"CACHE_STORE": "memory"}
+    baseline = replace(assets, task=bare_task)
+    return [
+        ColdCase("bare FastAPI + Mangum (baseline)", baseline, "lambda_baseline.handler", {}),
+        ColdCase("cache-service, memory store", assets, service, memory),
+        ColdCase("cache-service as deployed (DynamoDB + Redis set)", assets, service, AS_DEPLOYED),
+        ColdCase("cache-service, memory store, no bytecode (before)", without, service, memory),
+    ]
+
+
+def _compile(python: str, folder: Path) -> None:
+    subprocess.run(compile_command(python, str(folder)), check=True, timeout=300)
+
+
+def measure_cold_starts(runs: int) -> list[ColdCase]:
+    """Every case ``runs`` times, interleaved, so load on the machine hits all of them alike."""
+    with tempfile.TemporaryDirectory(prefix="lambda-bench-") as root:
+        cases = cold_cases(Path(root))
+        for _ in range(runs):
+            for case in cases:
+                asyncio.run(cold_start(case))
+    return cases
+
+
+def spread(values: list[float]) -> str:
+    """Median, and the range, in milliseconds."""
+    ms = sorted(v * 1000 for v in values)
+    return f"{statistics.median(ms):.0f} ms ({ms[0]:.0f} to {ms[-1]:.0f})"
 
 
 def _asgi_get(app: Any, path: str) -> Any:
@@ -109,3 +175,53 @@ def warm_invocations(invocations: int) -> tuple[float, float]:
         return elapsed
 
     return through_handler, asyncio.run(direct())
+
+
+def cold_start_table(cases: list[ColdCase]) -> list[tuple[str, ...]]:
+    """Rows: case; wall median (range) and its ratio; fastest wall and its ratio; CPU likewise.
+
+    On a shared machine the wall median mostly measures the other work; the fastest run and
+    the CPU time are the steadier signals, so all three are shown.
+    """
+    base = cases[0]
+    medians = [statistics.median(case.wall) / statistics.median(base.wall) for case in cases]
+    return [
+        (
+            case.name,
+            spread(case.wall),
+            f"{ratio:.2f}",
+            f"{min(case.wall) / min(base.wall):.2f}",
+            spread(case.cpu),
+            f"{statistics.median(case.cpu) / statistics.median(base.cpu):.2f}",
+        )
+        for case, ratio in zip(cases, medians, strict=True)
+    ]
+
+
+COLD_HEADER = (
+    "case",
+    "wall, init + first invocation: median (range)",
+    "÷ baseline (medians)",
+    "÷ baseline (fastest runs)",
+    "CPU: median (range)",
+    "÷ baseline (medians)",
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Lambda cold start in the runtime client")
+    parser.add_argument("--runs", type=int, default=9, help="cold starts per case")
+    args = parser.parse_args()
+    try:
+        cases = measure_cold_starts(args.runs)
+    except Python312Missing as exc:
+        sys.exit(f"cold start NOT measured: {exc}")
+    print(f"{args.runs} runs per case, interleaved; python: {cases[0].assets.python}\n")
+    print("| " + " | ".join(COLD_HEADER) + " |")
+    print("|" + " --- |" * len(COLD_HEADER))
+    for row in cold_start_table(cases):
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()

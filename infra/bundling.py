@@ -1,14 +1,13 @@
-"""Building the dependency layer with pip on this machine, so synth needs no Docker.
+"""CDK bundling of the Lambda assets on this machine, so synth needs no Docker.
 
-pip downloads wheels for the function's platform (``--platform manylinux2014_<arch>
---only-binary=:all:``), which works from any OS. Docker bundling on the Lambda build image
-remains the fallback when pip cannot run here.
+``infra.assets`` builds the folders; Docker bundling on the Lambda build image, which has
+Python 3.12, remains the fallback when this machine lacks uv or a CPython 3.12.
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,64 +15,93 @@ import jsii
 from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-PYTHON_VERSION = "3.12"
-PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+from infra.assets import (
+    PACKAGE,
+    PYTHON_VERSION,
+    BundlingFailed,
+    build_function,
+    build_layer,
+    target_python,
+)
 
-
-def pip_command(requirements: Path | str, target: str, architecture: str) -> list[str]:
-    """The pip invocation that installs ``requirements`` for Lambda into ``target``."""
-    return [
-        "pip",
-        "install",
-        "--requirement",
-        str(requirements),
-        "--target",
-        target,
-        "--platform",
-        PLATFORMS[architecture],
-        "--implementation",
-        "cp",
-        "--python-version",
-        PYTHON_VERSION,
-        "--only-binary=:all:",
-        "--no-compile",
-        "--quiet",
-    ]
+DOCKER_PLATFORMS = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}
 
 
 @jsii.implements(ILocalBundling)
-class LocalPip:
-    """Installs the layer's requirements with this interpreter's pip; False means use Docker."""
+class LocalLayer:
+    """Builds the layer here; False (after saying why) means CDK should use Docker."""
 
     def __init__(self, requirements: Path, architecture: str) -> None:
         self.requirements = requirements
         self.architecture = architecture
 
     def try_bundle(self, output_dir: str, *_options: Any, **_keywords: Any) -> bool:
-        target = str(Path(output_dir) / "python")  # layers put packages under python/
-        command = [sys.executable, "-m", *pip_command(self.requirements, target, self.architecture)]
-        try:
-            # Fixed arguments: this interpreter, our requirements file, CDK's output directory.
-            subprocess.run(command, check=True, timeout=600)  # noqa: S603
-        except (OSError, subprocess.SubprocessError) as exc:
-            print(f"local bundling failed ({exc}); falling back to Docker", file=sys.stderr)
-            return False
-        return True
+        return _attempt(
+            lambda python: build_layer(
+                self.requirements, Path(output_dir), self.architecture, python
+            )
+        )
+
+
+@jsii.implements(ILocalBundling)
+class LocalFunction:
+    """Copies and compiles the function's package here; False means CDK should use Docker."""
+
+    def __init__(self, source: Path) -> None:
+        self.source = source
+
+    def try_bundle(self, output_dir: str, *_options: Any, **_keywords: Any) -> bool:
+        return _attempt(lambda python: build_function(self.source, Path(output_dir), python))
+
+
+def _attempt(build: Callable[[str], None]) -> bool:
+    python = target_python()
+    if python is None:
+        print(
+            f"local bundling: no CPython {PYTHON_VERSION} here for the bytecode; "
+            "falling back to Docker",
+            file=sys.stderr,
+        )
+        return False
+    try:
+        build(python)
+    except BundlingFailed as exc:
+        print(f"local bundling: {exc}; falling back to Docker", file=sys.stderr)
+        return False
+    return True
+
+
+def _in_container(*steps: str) -> list[str]:
+    return ["bash", "-c", " && ".join(steps)]
+
+
+_DOCKER_COMPILE = "python -m compileall -q --invalidation-mode unchecked-hash"
 
 
 def layer_bundling(requirements: Path, architecture: str) -> BundlingOptions:
-    """Local pip first; the Lambda Python build image (same command) if that fails.
-
-    The container runs on the host's own platform: pip's ``--platform`` already picks the
-    function's wheels, and pinning an arm64 container on an x86_64 host (or the reverse) would
-    need CPU emulation just to run pip.
-    """
+    """Local first; the Lambda Python build image (pip and Python 3.12 natively) if that fails."""
     image: DockerImage = lambda_.Runtime.PYTHON_3_12.bundling_image
-    in_container = pip_command(
-        "/asset-input/requirements.txt", "/asset-output/python", architecture
-    )
     return BundlingOptions(
         image=image,
-        command=["bash", "-c", " ".join(in_container)],
-        local=LocalPip(requirements, architecture),
+        command=_in_container(
+            "pip install --require-hashes --only-binary=:all: --no-compile --quiet "
+            "--requirement /asset-input/requirements.txt --target /asset-output/python",
+            f"{_DOCKER_COMPILE} /asset-output/python",
+        ),
+        platform=DOCKER_PLATFORMS[architecture],
+        local=LocalLayer(requirements, architecture),
+    )
+
+
+def function_bundling(source: Path, architecture: str) -> BundlingOptions:
+    """The function's package with its bytecode; the same steps in the build image as fallback."""
+    image: DockerImage = lambda_.Runtime.PYTHON_3_12.bundling_image
+    return BundlingOptions(
+        image=image,
+        command=_in_container(
+            f"cp -r /asset-input/{PACKAGE} /asset-output/",
+            f"{_DOCKER_COMPILE} /asset-output",
+        ),
+        platform=DOCKER_PLATFORMS[architecture],
+        local=LocalFunction(source),
     )

@@ -13,7 +13,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cache_service.tiers.dynamodb import ITEM_ACTIONS
-from infra.bundling import layer_bundling
+from infra.bundling import function_bundling, layer_bundling
 from infra.config import ServiceConfig
 from infra.nag import acknowledge
 
@@ -88,7 +88,9 @@ class ServiceFunction(Construct):
             architecture=architecture,
             handler=HANDLER,
             code=lambda_.Code.from_asset(
-                str(SOURCE), exclude=["**/__pycache__", "**/*.pyc", "*.egg-info"]
+                str(SOURCE),
+                exclude=["**/__pycache__", "**/*.pyc", "*.egg-info"],
+                bundling=function_bundling(SOURCE, config.architecture),
             ),
             layers=[dependencies],
             memory_size=config.memory_mb,

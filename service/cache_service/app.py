@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -17,15 +18,16 @@ from .observe import RequestMetrics
 from .service import PayloadService
 from .settings import Settings, StoreKind
 from .singleflight import SingleFlight
-from .tiers.dynamodb import DynamoDbStore
 from .tiers.layered import LayeredStore
 from .tiers.memory import MemoryCache, MemoryStore
 from .tiers.ports import CacheTier, DurableStore
-from .tiers.redis import UNREACHABLE, RedisCache, RedisConnection
-from .tiers.redis_wakeups import RedisWakeups
-from .tiers.sqlite import SqliteStore
-from .transformer import SIMULATED_IDENTITY, HttpTransformer, SimulatedTransformer, Transformer
+from .transformer import SIMULATED_IDENTITY, SimulatedTransformer, Transformer
 from .wakeups import NoWakeups, Wakeups
+
+# The build_* functions import the adapters a configuration names, and only those: boto3,
+# redis and httpx cost a Lambda cold start hundreds of milliseconds when nothing uses them.
+if TYPE_CHECKING:
+    from .tiers.redis import RedisConnection
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ class Components:
 
 def build_transformer(settings: Settings) -> Transformer:
     if settings.transformer_url is not None:
+        from .transformer import HttpTransformer
+
         return HttpTransformer(
             str(settings.transformer_url),
             timeout_s=settings.transformer_timeout_s,
@@ -73,12 +77,16 @@ def build_transformer(settings: Settings) -> Transformer:
 def build_store(settings: Settings, recorded_by: str) -> DurableStore:
     match settings.store:
         case StoreKind.SQLITE:
+            from .tiers.sqlite import SqliteStore
+
             return SqliteStore(
                 settings.sqlite_path,
                 timeout_s=settings.store_timeout_s,
                 retry_after_s=settings.retry_after_s,
             )
         case StoreKind.DYNAMODB:
+            from .tiers.dynamodb import DynamoDbStore
+
             assert settings.dynamodb_table is not None  # Settings checks it.
             return DynamoDbStore(
                 settings.dynamodb_table,
@@ -94,6 +102,8 @@ def build_store(settings: Settings, recorded_by: str) -> DurableStore:
 def build_redis(settings: Settings, metrics: Metrics) -> RedisConnection | None:
     if settings.redis_url is None:
         return None
+    from .tiers.redis import UNREACHABLE, RedisConnection
+
     gauge = metrics.circuit_open.labels("redis")
     breaker = CircuitBreaker(
         "redis",
@@ -118,6 +128,9 @@ def build_components(settings: Settings) -> Components:
     redis = build_redis(settings, metrics)
     wakeups: Wakeups = NoWakeups()
     if redis is not None:
+        from .tiers.redis import RedisCache
+        from .tiers.redis_wakeups import RedisWakeups
+
         caches.append(RedisCache(redis, prefix=settings.redis_prefix, ttl_s=settings.redis_ttl_s))
         wakeups = RedisWakeups(
             redis, prefix=settings.redis_prefix, reconnect_s=settings.redis_cooldown_s

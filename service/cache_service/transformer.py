@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
-from typing import Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import TransformerError, TransformerTimeout
+
+if TYPE_CHECKING:
+    import httpx
 
 #: The simulated transformer's identity; part of every id it produces.
 SIMULATED_IDENTITY = "upper-case@1"
@@ -67,6 +68,10 @@ class HttpTransformer:
         identity: str | None = None,
         backoff_s: float = 0.05,
     ) -> None:
+        # httpx is imported here, not at the top: the simulated transformer never needs it,
+        # and importing it (certifi, ssl) adds to every Lambda cold start.
+        import httpx
+
         self._url = url
         self._timeout = httpx.Timeout(timeout_s)
         self._retries = retries
@@ -81,11 +86,15 @@ class HttpTransformer:
         return self._identity
 
     def _http(self) -> httpx.AsyncClient:
+        import httpx
+
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self._timeout)
         return self._client
 
     async def transform(self, values: Sequence[str]) -> list[str]:
+        import httpx
+
         if self._batched:
             body: dict[str, object] = {"inputs": list(values)}
         else:

@@ -46,6 +46,21 @@ def test_sam_layer_is_built_from_the_stack_layer_requirements() -> None:
     assert (ROOT / "infra" / "layer" / "requirements.txt").is_file()
 
 
+def test_sam_builds_the_layer_from_the_lock_with_unchecked_bytecode() -> None:
+    layer = _sam()["Resources"]["Dependencies"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    recipe = (ROOT / "infra" / "layer" / "Makefile").read_text()
+    assert "build-Dependencies:" in recipe
+    assert "--require-hashes" in recipe
+    assert "--invalidation-mode unchecked-hash" in recipe
+
+
+def test_the_dockerfile_installs_the_lock_and_ships_unchecked_bytecode() -> None:
+    text = DOCKERFILE.read_text()
+    assert "--require-hashes" in text
+    assert "--invalidation-mode unchecked-hash" in text
+
+
 def test_sam_declares_every_variable_the_stack_sets(stack: Synth) -> None:
     # `sam local` overrides only variables the template declares.
     declared = set(_sam_function()["Environment"]["Variables"])

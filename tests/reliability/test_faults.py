@@ -1,5 +1,5 @@
 """Faults under mixed load, with real processes: Redis killed, the store stopped, a hanging
-transformer, a service killed while it holds leases.
+transformer, a service killed while it holds claims.
 
 For each: no request hangs past its bound, no 5xx for a result that was already durable,
 every id handed out still answers afterwards, and the service recovers by itself. Each test
@@ -122,14 +122,14 @@ async def test_a_hanging_transformer_times_out_new_work_and_nothing_else(
     assert after.status_code == 201
 
 
-async def test_a_service_killed_while_it_holds_leases_is_replaced_by_the_survivor(
+async def test_a_service_killed_while_it_holds_claims_is_replaced_by_the_survivor(
     services: Services,
     tmp_path: Path,
     transformer_server: TransformerServer,
     redis_server: Any,
     redis_prefix: str,
 ) -> None:
-    transformer_server.delay_s = 0.3  # Long enough that the victim always holds some leases.
+    transformer_server.delay_s = 0.3  # Long enough that the victim always holds some claims.
     env = {
         "CACHE_TRANSFORMER_URL": transformer_server.url,
         "CACHE_SQLITE_PATH": str(tmp_path / "store.db"),

@@ -1,0 +1,99 @@
+"""The Lambda assets carry bytecode that CPython 3.12 uses as shipped, without its sources' help."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from infra.assets import (
+    PLATFORMS,
+    PYTHON_VERSION,
+    build_function,
+    layer_install_command,
+    target_python,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+LAMBDA_EPOCH = 315532800  # 1980-01-01, the timestamp CDK's asset zips give every file
+
+
+@pytest.fixture(scope="module")
+def python312() -> str:
+    python = target_python()
+    if python is None:
+        pytest.skip(f"no CPython {PYTHON_VERSION} here: the bytecode cannot be built")
+    return python
+
+
+@pytest.fixture(scope="module")
+def task(python312: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("task")
+    build_function(ROOT / "service", folder, python312)
+    return folder
+
+
+def _header(pyc: Path) -> tuple[bytes, int]:
+    data = pyc.read_bytes()
+    return data[:4], int.from_bytes(data[4:8], "little")
+
+
+def test_every_module_of_the_function_has_bytecode_for_python_3_12(task: Path) -> None:
+    sources = sorted(task.rglob("*.py"))
+    assert len(sources) > 10
+    missing = [
+        source
+        for source in sources
+        if not (source.parent / "__pycache__" / f"{source.stem}.cpython-312.pyc").exists()
+    ]
+    assert missing == []
+
+
+def test_the_bytecode_is_unchecked_hash_based(python312: str, task: Path) -> None:
+    magic = subprocess.run(
+        [
+            python312,
+            "-c",
+            "import importlib.util as u, sys; sys.stdout.buffer.write(u.MAGIC_NUMBER)",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    headers = {_header(pyc) for pyc in task.rglob("*.pyc")}
+    # PEP 552 flags: bit 0 = hash-based, bit 1 = check the source. 0b01: never checked.
+    assert headers == {(magic, 0b01)}
+
+
+def test_python_3_12_runs_the_bytecode_without_reading_the_sources(
+    python312: str, task: Path
+) -> None:
+    # As on Lambda: 1980 timestamps and no bytecode writing. A source that would fail if it
+    # were read proves the shipped bytecode is what runs.
+    (task / "cache_service" / "payload.py").write_text("raise SystemExit('source was read')\n")
+    for path in task.rglob("*"):
+        os.utime(path, (LAMBDA_EPOCH, LAMBDA_EPOCH))
+    run = subprocess.run(
+        [python312, "-s", "-c", "import cache_service.payload"],
+        cwd=task,
+        env={"PYTHONPATH": str(task), "PYTHONDONTWRITEBYTECODE": "1", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+
+
+def test_no_stale_bytecode_from_the_working_tree_is_shipped(task: Path) -> None:
+    assert [pyc for pyc in task.rglob("*.pyc") if ".cpython-312" not in pyc.name] == []
+
+
+@pytest.mark.parametrize("architecture", ["arm64", "x86_64"])
+def test_the_layer_installs_hashed_wheels_for_the_function_platform(architecture: str) -> None:
+    command = layer_install_command("requirements.txt", "out", architecture)
+    assert command[command.index("--python-platform") + 1] == PLATFORMS[architecture]
+    assert command[command.index("--python-version") + 1] == "3.12"
+    assert command[command.index("--only-binary") + 1] == ":all:"
+    assert "--require-hashes" in command

@@ -175,12 +175,9 @@ INTERNAL_ERROR = "internal error; quote the request id to the operator"
 
 
 def _failure(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    rid = request_id.current.get()
-    return JSONResponse(
-        {"detail": detail, "request_id": rid},
-        status_code=status,
-        headers={**(headers or {}), "X-Request-ID": rid},
-    )
+    """A failure on our side; ``ObserveRequests`` adds the ``X-Request-ID`` header."""
+    body = {"detail": detail, "request_id": request_id.current.get()}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -212,7 +209,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # Starlette would answer text/plain; on Lambda an escaping exception would become a
         # bare API Gateway 502 the client cannot act on.
         log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
-        return _failure(500, INTERNAL_ERROR)
+        # This handler runs outside every middleware, so it sets the id header itself.
+        return _failure(500, INTERNAL_ERROR, {"X-Request-ID": request_id.current.get()})
 
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(Exception, internal_error)

@@ -22,6 +22,11 @@ from . import request_id
 
 log = logging.getLogger(__name__)
 
+# How long a refused connection is still read (and what arrives discarded) before it is
+# closed. Closing at once with unread input makes the kernel send a reset, and a client that
+# was still writing its head would lose the answer (RFC 9112, section 9.6).
+LINGER_S = 1.0
+
 
 @dataclass(frozen=True)
 class HeadLimits:
@@ -50,6 +55,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._waiting_since = self.loop.time()
         self._head_timer: asyncio.TimerHandle | None = None
+        self._refused = False  # answered outside a request cycle; input is discarded
 
     # Connection life.
 
@@ -64,6 +70,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
         if self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)
@@ -73,7 +81,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             and self._head_bytes > self.limits.max_bytes
             and not self.transport.is_closing()
         ):
-            self._answer_and_close(431, self._too_large(), request_id.new_id())
+            # No lingering here: the client may still be sending megabytes, and reading them
+            # costs more than a client that misses its 431 (HTTP allows closing instead).
+            self._answer_and_close(431, self._too_large(), request_id.new_id(), linger=False)
 
     # Parser callbacks.
 
@@ -135,7 +145,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self._refused:
             return
         if self._busy():  # a pipelined head behind a request still running: check later
             self._arm_head_timer()
@@ -162,6 +172,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             if isinstance(connection, BoundedHttpToolsProtocol)
             and connection is not self
             and not connection._busy()
+            and not connection._refused
             and not connection.transport.is_closing()
         ]
         if idle:
@@ -177,7 +188,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             extra=b"retry-after: 1\r\n",
         )
 
-    def _answer_and_close(self, status: int, detail: str, rid: str, extra: bytes = b"") -> None:
+    def _answer_and_close(
+        self, status: int, detail: str, rid: str, extra: bytes = b"", *, linger: bool = True
+    ) -> None:
         """Answer outside any request cycle (the head never became a request), then close."""
         log.info("%d before the app (request id %s): %s", status, rid, detail)
         body = json.dumps({"detail": detail, "request_id": rid}).encode()
@@ -192,7 +205,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n",
         ]
         self.transport.write(b"".join([*head, body]))
-        self.transport.close()
+        self._refused = True
+        self._cancel_head_timer()
+        if linger and self.transport.can_write_eof():
+            # Half-close: the answer is complete; the client's end of stream (eof_received)
+            # or the linger deadline closes the rest.
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
+        else:
+            self.transport.close()
 
 
 class _Refusal:

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -329,6 +330,85 @@ def ratios(candidate: Candidate, env: dict[str, str], repeats: int, seconds: int
     }
 
 
+def app_cpu(requests: int, rounds: int) -> dict[str, str]:
+    """CPU time per hit in the apps alone, driven without a server: service ÷ baseline.
+
+    Process CPU time is what other work on the machine cannot inflate, so this holds where
+    wrk's wall-clock rates do not. The server's own cost per request, equal on both sides, is
+    left out, so the ratio with a server can only be nearer 1 than this.
+    """
+    import asyncio
+
+    from bench.baseline_app import app as baseline_app
+    from cache_service.app import create_app
+    from cache_service.settings import Settings, StoreKind
+
+    body = json.dumps(BRIEF).encode()
+
+    async def drive(app: Any, method: str, path: str, payload: bytes) -> float:
+        headers = [(b"host", b"bench"), (b"user-agent", b"wrk")]
+        if payload:
+            headers += [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ]
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
+            "query_string": b"", "root_path": "", "headers": headers,
+            "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2),
+        }  # fmt: skip
+        message = {"type": "http.request", "body": payload, "more_body": False}
+
+        async def receive() -> dict[str, Any]:
+            return message
+
+        async def send(_: dict[str, Any]) -> None:
+            return None
+
+        started = time.process_time()
+        for _ in range(requests):
+            await app(dict(scope), receive, send)
+        return (time.process_time() - started) / requests
+
+    async def measure() -> dict[str, list[float]]:
+        service = create_app(Settings(store=StoreKind.MEMORY, transformer_delay_ms=0))
+        found: dict[str, list[float]] = {"GET": [], "POST": []}
+        async with service.router.lifespan_context(service):
+            sent: list[bytes] = []
+
+            async def first_send(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.body":
+                    sent.append(message["body"])
+
+            async def first_receive() -> dict[str, Any]:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            scope = {
+                "type": "http", "method": "POST", "path": "/payload", "raw_path": b"/payload",
+                "query_string": b"", "root_path": "", "scheme": "http", "http_version": "1.1",
+                "headers": [(b"content-type", b"application/json")],
+                "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2),
+            }  # fmt: skip
+            await service(scope, first_receive, first_send)
+            payload_id = json.loads(sent[0])["id"]
+            for _ in range(rounds):
+                for kind, method, path, payload, base_path in (
+                    ("GET", "GET", f"/payload/{payload_id}", b"", f"/payload/{'0' * 64}"),
+                    ("POST", "POST", "/payload", body, "/payload"),
+                ):
+                    base = await drive(baseline_app, method, base_path, payload)
+                    svc = await drive(service, method, path, payload)
+                    found[kind].append(base / svc)
+        return found
+
+    found = asyncio.run(measure())
+    return {
+        kind: f"{statistics.median(v):.2f} ({min(v):.2f} to {max(v):.2f})"
+        for kind, v in found.items()
+    }
+
+
 def serve_baseline(port: int) -> None:
     """The baseline app on exactly the server and options ``cache-service`` runs."""
     from bench.baseline_app import app
@@ -345,9 +425,16 @@ def main() -> None:
     parser.add_argument("--slow", type=int, default=1200, help="slow partial-head connections")
     parser.add_argument("--only", help="run the candidates whose name contains this")
     parser.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--app-cpu", action="store_true", help="only the apps' CPU time per hit, no server"
+    )
     args = parser.parse_args()
     if args.serve_baseline:
         serve_baseline(args.serve_baseline)
+        return
+    if args.app_cpu:
+        print(f"app CPU per hit, baseline ÷ service (= service throughput ÷ baseline): "
+              f"{app_cpu(requests=5000, rounds=5)}")  # fmt: skip
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, args.slow + 512)), hard))

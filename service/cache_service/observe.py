@@ -47,12 +47,12 @@ class ObserveRequests:
             nonlocal status, cache
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", ()))
+                headers = message.get("headers", ())
                 for name, value in headers:
                     if name.lower() == b"x-cache":
                         cache = value.decode("latin-1")
-                headers.append(rid_header)
-                message = {**message, "headers": headers}
+                # A new list: the response object may own (and reuse) the one it sent.
+                message = {**message, "headers": [*headers, rid_header]}
             elif head and message["type"] == "http.response.body":
                 message = {**message, "body": b""}
             await send(message)

@@ -30,7 +30,7 @@ _PAGE = """<!DOCTYPE html>
 <div id="swagger-ui"></div>
 <script src="{cdn}/swagger-ui-bundle.js" integrity="{js_sri}" crossorigin="anonymous"></script>
 <script>
-SwaggerUIBundle({{url: "{openapi_url}", dom_id: "#swagger-ui", deepLinking: true}});
+SwaggerUIBundle({{url: '{openapi_url}', dom_id: '#swagger-ui', deepLinking: true}});
 </script>
 </body>
 </html>

@@ -14,7 +14,19 @@ from cache_service.settings import Settings, StoreKind
 
 # Built at collection: schemathesis.pytest.from_fixture reads a pytest attribute that pytest 9
 # removed. Building the app does no I/O, and the memory store leaves nothing behind.
-app = create_app(Settings(store=StoreKind.MEMORY, transformer_delay_ms=0, max_items=20))
+# The body limit covers the largest body the schema allows (JSON Schema cannot bound a
+# serialized size): 2 lists x 20 items x 1,000 code points, each up to 12 bytes as a
+# surrogate-pair escape.
+MAX_ITEMS, MAX_LENGTH = 20, 1000
+app = create_app(
+    Settings(
+        store=StoreKind.MEMORY,
+        transformer_delay_ms=0,
+        max_items=MAX_ITEMS,
+        max_string_length=MAX_LENGTH,
+        max_body_bytes=2 * MAX_ITEMS * MAX_LENGTH * 12 + 4096,
+    )
+)
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

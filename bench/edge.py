@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -377,7 +377,7 @@ def app_cpu(requests: int, rounds: int) -> dict[str, str]:
         async with service.router.lifespan_context(service):
             sent: list[bytes] = []
 
-            async def first_send(message: dict[str, Any]) -> None:
+            async def first_send(message: MutableMapping[str, Any]) -> None:
                 if message["type"] == "http.response.body":
                     sent.append(message["body"])
 

@@ -5,6 +5,10 @@
 #   curl -s localhost:9000/2015-03-31/functions/function/invocations -d @event.json
 # The same dependencies (infra/layer/requirements.txt, exported from uv.lock with hashes), handler
 # and bytecode (unchecked hashes, as infra/assets.py compiles the stack's assets) as the CDK stack.
+# The same dependencies (infra/layer/requirements.txt) and handler as the CDK stack.
+# No HTTP server of ours runs in this image: deployed, API Gateway terminates HTTP (with its own
+# head and connection limits); the emulator is a local test tool, not an edge to expose. The
+# edge limits (CACHE_MAX_HEADER_BYTES and the rest) apply where `cache-service` serves.
 FROM public.ecr.aws/lambda/python:3.12
 
 COPY infra/layer/requirements.txt /tmp/requirements.txt

@@ -1,6 +1,7 @@
 """The floor: a minimal FastAPI app that validates the same request model and returns a constant.
 
-Served by the same uvicorn settings as the service, so the ratio isolates what the cache adds.
+Served by the same server and settings as the service (``cache_service.serving.serve``, through
+``python -m bench.edge --serve-baseline PORT``), so the ratio isolates what the cache adds.
 """
 
 from __future__ import annotations

@@ -102,17 +102,9 @@ def service(env: dict[str, str], workdir: Path) -> tuple[list[str], dict[str, st
 
 
 def baseline() -> tuple[list[str], dict[str, str], int]:
+    """The constant-answer app on the server `cache-service` runs (bench/edge.py serves it)."""
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "bench.baseline_app:app",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
+    command = [sys.executable, "-m", "bench.edge", "--serve-baseline", str(port)]
     return command, {}, port
 
 

@@ -1,4 +1,4 @@
-"""``cache-service``: serve the API with uvicorn; ``cache-service create-table`` for DynamoDB."""
+"""``cache-service``: serve the API (serving.py); ``cache-service create-table`` for DynamoDB."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
         "--log-level",
         default="info",
         choices=["critical", "error", "warning", "info", "debug"],
-        help="uvicorn log level (default info)",
+        help="log level (default info)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser(
@@ -70,17 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "create-table":
         return create_table(settings)
 
-    import uvicorn
-
     from .app import create_app
+    from .serving import serve
 
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        timeout_graceful_shutdown=10,
-    )
+    serve(create_app(settings), settings, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
 

@@ -11,15 +11,16 @@ from fastapi import FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from . import request_id
 from .contract import (
     ID_PATTERN,
-    REQUEST_BODY_DOC,
     ErrorResponse,
     PayloadRequest,
     PayloadResponse,
     parse_payload,
+    request_body_doc,
 )
-from .errors import TransformerError, TransformerTimeout, Unavailable
+from .errors import TransformerError, TransformerTimeout, Unavailable, WaitTimeout
 from .guard import read_json_body
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .service import PayloadService, Result
@@ -84,7 +85,7 @@ def install_routes(
         status_code=201,
         response_model=PayloadResponse,
         summary="Transform, interleave and store a payload; return its id",
-        openapi_extra=REQUEST_BODY_DOC,
+        openapi_extra=request_body_doc(settings.max_items, settings.max_string_length),
         responses={
             200: {"model": PayloadResponse, "description": "Already stored (X-Cache: HIT)."},
             201: {"model": PayloadResponse, "description": "Computed now (X-Cache: MISS)."},
@@ -165,8 +166,24 @@ def install_routes(
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
+# What a client is told about a failure on our side: stable sentences, never the cause. The
+# cause (the transformer's answer and URL, file paths, library messages) can hold secrets and
+# goes to the log, under the request id the client gets with the answer.
+TRANSFORMER_FAILED = "the transformer failed; quote the request id to the operator"
+TRANSFORMER_TIMED_OUT = "the transformer did not answer in time; retry later"
+STORE_UNAVAILABLE = "the durable store is unavailable; retry after Retry-After seconds"
+WORK_HELD = "another request holds this work and has not finished; retry after Retry-After seconds"
+INTERNAL_ERROR = "internal error; quote the request id to the operator"
+
+
+def _failure(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """A failure on our side; ``ObserveRequests`` adds the ``X-Request-ID`` header."""
+    body = {"detail": detail, "request_id": request_id.current.get()}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Every failure leaves as JSON with a ``detail``; no traceback, no HTML."""
+    """Every failure leaves as JSON with a ``detail``; no traceback, no HTML, no internals."""
 
     async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -178,24 +195,24 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": detail}, status_code=422)
 
     async def transformer_failed(request: Request, exc: Exception) -> Response:
-        status = 504 if isinstance(exc, TransformerTimeout) else 502
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        timed_out = isinstance(exc, TransformerTimeout)
+        status = 504 if timed_out else 502
+        log.error("%d for %s %s: %s", status, request.method, request.url.path, exc)
+        return _failure(status, TRANSFORMER_TIMED_OUT if timed_out else TRANSFORMER_FAILED)
 
     async def unavailable(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Unavailable)
         # The one line the person on call needs: which request, and what was unavailable.
         log.warning("503 for %s %s: %s", request.method, request.url.path, exc, exc_info=exc)
-        return JSONResponse(
-            {"detail": str(exc)},
-            status_code=503,
-            headers={"Retry-After": str(exc.retry_after_s)},
-        )
+        detail = WORK_HELD if isinstance(exc, WaitTimeout) else STORE_UNAVAILABLE
+        return _failure(503, detail, {"Retry-After": str(exc.retry_after_s)})
 
     async def internal_error(request: Request, exc: Exception) -> Response:
         # Starlette would answer text/plain; on Lambda an escaping exception would become a
         # bare API Gateway 502 the client cannot act on.
         log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse({"detail": "internal error"}, status_code=500)
+        # This handler runs outside every middleware, so it sets the id header itself.
+        return _failure(500, INTERNAL_ERROR, {"X-Request-ID": request_id.current.get()})
 
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(Exception, internal_error)
@@ -240,5 +257,7 @@ async def _ping(tier: CacheTier | DurableStore, timeout_s: float) -> str:
     try:
         await asyncio.wait_for(tier.ping(), timeout_s)
     except Exception as exc:
-        return f"error: {exc!r}"[:200]
+        # The cause names paths and hosts: the log has it, the client gets one word.
+        log.warning("readiness: tier %s failed its ping: %r", tier.name, exc)
+        return "error"
     return "ok"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -64,6 +65,11 @@ class ErrorResponse(BaseModel):
     """Every error: a sentence, or a list of ``{type, loc, msg}`` for validation errors."""
 
     detail: str | list[dict[str, Any]]
+    request_id: str | None = Field(
+        None,
+        description="With failures on the service's side (5xx, and refusals before the app): "
+        "the id under which the log records the cause. Also in the X-Request-ID header.",
+    )
 
 
 class _DuplicateKey(ValueError):
@@ -116,9 +122,22 @@ def parse_payload(body: bytes) -> PayloadRequest:
         ) from None
 
 
-REQUEST_BODY_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": PayloadRequest.model_json_schema()}},
-    }
-}
+EQUAL_LENGTHS = "list_1 and list_2 must have the same number of items."
+
+
+def request_body_doc(max_items: int, max_string_length: int) -> dict[str, Any]:
+    """The request body's OpenAPI entry, with the limits the route enforces from the settings.
+
+    JSON Schema cannot compare two arrays' lengths, so the equal-length rule is stated in
+    words (``description`` and ``x-equal-lengths``): the one rule a schema-driven client has
+    to be told rather than shown.
+    """
+    schema = copy.deepcopy(PayloadRequest.model_json_schema())
+    for field in ("list_1", "list_2"):
+        prop = schema["properties"][field]
+        prop["maxItems"] = max_items
+        prop["items"]["maxLength"] = max_string_length
+        prop["description"] = f"1 to {max_items} strings of at most {max_string_length} characters."
+    schema["description"] = f"{schema.get('description', '')} {EQUAL_LENGTHS}".strip()
+    schema["x-equal-lengths"] = ["list_1", "list_2"]
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

@@ -1,4 +1,8 @@
-"""Request metrics, recorded by a plain ASGI middleware (no per-request task or copy)."""
+"""What every request leaves behind: its id (header, log lines) and its metrics.
+
+One plain ASGI middleware (no per-request task or copy): each layer costs the hit path, and
+the id and the metrics wrap the same ``send``.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,16 @@ import time
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import request_id
 from .metrics import Metrics
 
 
-class RequestMetrics:
-    """Counts every response by route template, status and ``X-Cache``, and times it."""
+class ObserveRequests:
+    """Gives each request an id; counts every response by route, status and ``X-Cache``.
+
+    ``HEAD`` is served as the ``GET`` of the same path without its body, as HTTP requires
+    (FastAPI routes only the methods they declare).
+    """
 
     def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
         self.app = app
@@ -23,6 +32,14 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        method: str = scope["method"]
+        rid = request_id.from_headers(scope["headers"])
+        # Left set on purpose: the error handlers outside this middleware (a 500) read it.
+        request_id.current.set(rid)
+        rid_header = (request_id.HEADER_BYTES, rid.encode("ascii"))
+        head = method == "HEAD"
+        if head:
+            scope = {**scope, "method": "GET"}
         status = 500
         cache = ""
 
@@ -30,9 +47,14 @@ class RequestMetrics:
             nonlocal status, cache
             if message["type"] == "http.response.start":
                 status = message["status"]
-                for name, value in message.get("headers", ()):
+                headers = message.get("headers", ())
+                for name, value in headers:
                     if name.lower() == b"x-cache":
                         cache = value.decode("latin-1")
+                # A new list: the response object may own (and reuse) the one it sent.
+                message = {**message, "headers": [*headers, rid_header]}
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         try:
@@ -41,7 +63,7 @@ class RequestMetrics:
             route = scope.get("route")
             # The template, never the raw path: ids would make one series per payload.
             template = getattr(route, "path", None) or "unmatched"
-            key = (scope["method"], template, status, cache)
+            key = (method, template, status, cache)
             children = self._children.get(key)
             if children is None:
                 children = self._children[key] = self._bind(*key)

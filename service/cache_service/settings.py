@@ -120,6 +120,21 @@ class Settings(BaseSettings):
         description="After a Redis failure, skip Redis this long before trying it again.",
     )
 
+    # HTTP edge: what a connection may cost before its request reaches the app. Enforced by the
+    # server `cache-service` runs (bounded_http.py); on AWS, API Gateway has its own limits.
+    max_header_bytes: int = Field(
+        32 * 1024, ge=1024, description="Largest request head (request line and headers); 431."
+    )
+    max_headers: int = Field(100, ge=8, description="Most header fields in a request; 431.")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="Longest a client may take to send a request head; 408."
+    )
+    max_connections: int = Field(
+        1024,
+        ge=8,
+        description="Most open connections; past it the longest-idle one is closed.",
+    )
+
     @property
     def batch_size(self) -> int:
         """The transformer batch size in effect (see ``transformer_batch_size``)."""

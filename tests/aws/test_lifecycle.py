@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from cache_service import aws
+from cache_service.api import INTERNAL_ERROR
 from cache_service.aws import LambdaHandler
 from cache_service.settings import Settings
 from tests.aws.conftest import SETTINGS, FakeContext, Invoker, Reply
@@ -90,7 +91,7 @@ def test_an_exception_escaping_the_app_is_a_json_500_not_a_lambda_error(
     reply = invoke("GET", "/payload/" + "a" * 64)
     assert reply.status == 500
     assert reply.headers["content-type"] == "application/json"
-    assert reply.json() == {"detail": "internal error"}
+    assert reply.json()["detail"] == INTERNAL_ERROR
 
 
 def test_close_releases_the_loop() -> None:

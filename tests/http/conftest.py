@@ -23,6 +23,7 @@ LIMITS = {
     "CACHE_MAX_BODY_BYTES": "16384",
     "CACHE_BODY_READ_TIMEOUT_S": "1",
     "CACHE_TRANSFORMER_DELAY_MS": "10",
+    "CACHE_HEADER_TIMEOUT_S": "1",
 }
 
 _STRINGS = re.compile(r"^cache_transformer_strings_total (\S+)$", re.MULTILINE)
@@ -71,6 +72,11 @@ async def open_api(mode: str, env: Mapping[str, str], workdir: Path) -> AsyncIte
     opener = in_process(full) if mode == "in-process" else in_subprocess(full, workdir)
     async with opener as api:
         yield api
+
+
+def service_log(workdir: Path) -> str:
+    """Everything the service processes started in ``workdir`` have logged."""
+    return "".join(path.read_text(errors="replace") for path in workdir.glob("service-*.log"))
 
 
 @pytest.fixture(scope="session")

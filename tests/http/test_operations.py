@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
 import pytest
 
+from cache_service.api import INTERNAL_ERROR, STORE_UNAVAILABLE
 from cache_service.app import create_app
+from cache_service.docs import CDN
 from cache_service.settings import Settings
 from tests.http.conftest import Api, open_api
 
@@ -31,10 +34,10 @@ async def test_not_ready_and_503_on_post_when_the_store_cannot_be_opened(tmp_pat
         post = await api.client.post("/payload", json={"list_1": ["a"], "list_2": ["b"]})
     assert ready.status_code == 503
     assert ready.json()["status"] == "unavailable"
-    assert ready.json()["tiers"]["sqlite"].startswith("error")
+    assert ready.json()["tiers"]["sqlite"] == "error"
     assert post.status_code == 503
     assert post.headers["retry-after"] == "4"
-    assert "sqlite store" in post.json()["detail"]
+    assert post.json()["detail"] == STORE_UNAVAILABLE
 
 
 async def test_metrics_count_requests_by_route_template_and_cache_outcome(
@@ -78,6 +81,33 @@ async def test_docs_page_is_served(api: Api) -> None:
     assert "openapi.json" in response.text
 
 
+async def test_docs_load_one_pinned_swagger_ui_version_checked_by_integrity(api: Api) -> None:
+    page = (await api.client.get("/docs")).text
+    assets = re.findall(r'(?:src|href)="(https://[^"]+)" integrity="sha384-[^"]+"', page)
+    assert sorted(assets) == [
+        f"{CDN}/swagger-ui-bundle.js",
+        f"{CDN}/swagger-ui.css",
+    ]
+    assert re.search(r"swagger-ui-dist@\d+\.\d+\.\d+$", CDN)  # an exact version
+    assert page.count("https://") == 2  # nothing else is fetched from elsewhere
+
+
+async def test_redoc_is_not_served(api: Api) -> None:
+    assert (await api.client.get("/redoc")).status_code == 404
+
+
+async def test_openapi_states_the_limits_the_service_enforces(api: Api) -> None:
+    document = (await api.client.get("/openapi.json")).json()
+    body = document["paths"]["/payload"]["post"]["requestBody"]["content"]["application/json"]
+    schema = body["schema"]
+    for field in ("list_1", "list_2"):
+        rules = schema["properties"][field]
+        assert (rules["minItems"], rules["maxItems"]) == (1, 50)  # CACHE_MAX_ITEMS in the tests
+        assert rules["items"]["maxLength"] == 200  # CACHE_MAX_STRING_LENGTH in the tests
+    assert "same number of items" in schema["description"]
+    assert schema["x-equal-lengths"] == ["list_1", "list_2"]
+
+
 async def test_an_unexpected_exception_is_a_json_500_without_a_traceback(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -91,4 +121,6 @@ async def test_an_unexpected_exception_is_a_json_500_without_a_traceback(
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         response = await client.get("/payload/" + "a" * 64)
     assert response.status_code == 500
-    assert response.json() == {"detail": "internal error"}
+    assert response.json()["detail"] == INTERNAL_ERROR
+    assert response.json()["request_id"] == response.headers["x-request-id"]
+    assert "a secret detail" not in response.text

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from cache_service.api import TRANSFORMER_FAILED, TRANSFORMER_TIMED_OUT
 from cache_service.payload import payload_id
-from tests.http.conftest import open_api
+from tests.http.conftest import open_api, service_log
 from tests.support.transformer_server import TransformerServer
 
 MODES = ["in-process", "process"]
@@ -23,7 +24,7 @@ async def test_a_failing_transformer_gives_502_and_the_retry_succeeds_once_it_re
     async with open_api(mode, env, tmp_path) as api:
         failed = await api.client.post("/payload", json=BODY)
         assert failed.status_code == 502
-        assert "answered 503 (after 2 attempts)" in failed.json()["detail"]
+        assert failed.json()["detail"] == TRANSFORMER_FAILED
 
         id_ = payload_id(f"http:{transformer_server.url}", BODY["list_1"], BODY["list_2"])
         assert (await api.client.get(f"/payload/{id_}")).status_code == 404
@@ -45,7 +46,8 @@ async def test_a_hanging_transformer_gives_504_within_the_timeout(
     async with open_api("process", env, tmp_path) as api:
         response = await api.client.post("/payload", json=BODY)
     assert response.status_code == 504
-    assert "did not answer within 0.3s" in response.json()["detail"]
+    assert response.json()["detail"] == TRANSFORMER_TIMED_OUT
+    assert "did not answer within 0.3s" in service_log(tmp_path)
 
 
 async def test_strings_finished_before_a_failure_are_kept_and_not_paid_for_again(
@@ -65,11 +67,12 @@ async def test_strings_finished_before_a_failure_are_kept_and_not_paid_for_again
 
 
 async def test_a_transformer_answering_garbage_gives_502(
-    tmp_path: Path, transformer_server: TransformerServer
+    tmp_path: Path, transformer_server: TransformerServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     transformer_server.mode = "garbage"
     env = {"CACHE_TRANSFORMER_URL": transformer_server.url}
     async with open_api("in-process", env, tmp_path) as api:
         response = await api.client.post("/payload", json=BODY)
     assert response.status_code == 502
-    assert "without a JSON 'output' field" in response.json()["detail"]
+    assert response.json()["detail"] == TRANSFORMER_FAILED
+    assert "without a JSON 'output' field" in caplog.text

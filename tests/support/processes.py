@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -49,6 +50,7 @@ class ServiceProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    open_files: int | None = None  # the soft RLIMIT_NOFILE it starts with; None = inherited
 
     @property
     def url(self) -> str:
@@ -75,6 +77,7 @@ class ServiceProcess:
                 env=environment,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=self._limit_open_files if self.open_files else None,
             )
         try:
             wait_for_http(f"{self.url}/health", timeout_s=timeout_s, process=self.process)
@@ -82,6 +85,11 @@ class ServiceProcess:
             self.stop()
             raise RuntimeError(f"cache-service did not start; log:\n{self.log()}") from None
         return self
+
+    def _limit_open_files(self) -> None:
+        assert self.open_files is not None
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, hard))
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""

@@ -17,7 +17,9 @@ from starlette.routing import Route
 
 from .processes import free_port
 
-Mode = Literal["ok", "fail", "hang", "garbage", "short"]
+Mode = Literal["ok", "fail", "hang", "garbage", "short", "deny"]
+# What "deny" answers: a body with a secret and a path, which must never reach a client.
+DENIAL = "<html>denied: key=sk-live-123 at /srv/transformer/app.py:42</html>"
 
 
 @dataclass
@@ -71,6 +73,8 @@ class TransformerServer:
             await asyncio.sleep(self.delay_s)
             if self.mode == "fail":
                 return JSONResponse({"error": "deliberate failure"}, status_code=503)
+            if self.mode == "deny":
+                return Response(DENIAL, status_code=403, media_type="text/html")
             if self.mode == "garbage":
                 return Response("not json", media_type="text/plain")
             if self.mode == "short":  # A batch answer that drops its last output.

@@ -44,6 +44,11 @@ class ConsistencyCheck:
         self._once = 0  # Successful POSTs of payloads sent once: each its own id.
 
     @property
+    def remembered(self) -> int:
+        """Payloads whose id is kept to compare with their repeats."""
+        return len(self._ids)
+
+    @property
     def distinct_ids(self) -> int:
         return len(set(self._ids.values())) + self._once
 

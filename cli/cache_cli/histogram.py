@@ -69,6 +69,11 @@ class Histogram:
         self.max_ms = max(self.max_ms, other.max_ms)
 
     @property
+    def bucket_count(self) -> int:
+        """The memory it holds: one counter per bucket used."""
+        return len(self._counts)
+
+    @property
     def mean_ms(self) -> float:
         return self._mean
 

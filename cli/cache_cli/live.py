@@ -63,15 +63,17 @@ class LiveDisplay:
             self._last = (now, requests)
         elapsed = now - self._started
         line = Text(
-            f"{elapsed:6.1f} s  {requests:>9,} requests  {self._rate:>9,.0f} req/s  "
-            f"{self._tally.failed_requests:,} errors  {self._tally.failed_checks:,} failed checks"
+            f"{elapsed:.1f} s  {requests:,} requests  {self._rate:,.0f} req/s  "
+            f"{self._tally.failed_requests:,} errors"
         )
+        if self._tally.failed_checks:
+            line.append(f"  {self._tally.failed_checks:,} failed checks")
         if self._duration_s is not None:
             left = max(0.0, self._duration_s - elapsed)
             line.append(f"  {left:.0f} s left")
-            return Group(line, ProgressBar(total=self._duration_s, completed=elapsed, width=60))
+            return Group(line, ProgressBar(total=self._duration_s, completed=elapsed, width=40))
         if self._iterations is not None:
             done = self._tally.endpoints[POST].requests
             line.append(f"  {done:,}/{self._iterations:,} iterations")
-            return Group(line, ProgressBar(total=self._iterations, completed=done, width=60))
+            return Group(line, ProgressBar(total=self._iterations, completed=done, width=40))
         return line

@@ -22,7 +22,9 @@ def summary_json(summary: dict[str, Any]) -> str:
 def summary_table(summary: dict[str, Any], *, terminal: bool, width: int | None = None) -> str:
     """Endpoints as columns, measures as rows; then the histogram, counts, cache and checks."""
     text = io.StringIO()
-    console = Console(file=text, force_terminal=terminal, width=width or 100, highlight=False)
+    console = Console(
+        file=text, force_terminal=terminal, width=width or 100, highlight=False, soft_wrap=True
+    )
     _print(console, summary)
     return text.getvalue()
 

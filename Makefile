@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test bench soak lint typecheck system-deps clean
+.PHONY: run test bench bench-cli soak lint typecheck system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ bench: system-deps $(STAMP)
 	@command -v wrk >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
 	$(BIN)/python -m bench.run
+	$(MAKE) bench-cli
+
+## cache-cli against hey and wrk on one server; its own section of bench/RESULTS.md. Not a test.
+bench-cli: system-deps $(STAMP)
+	@command -v hey >/dev/null 2>&1 && command -v wrk >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq hey wrk; }
+	$(BIN)/python -m bench.cli_load
 
 ## Five minutes of mixed load with memory measured at start and end (excluded from `make test`).
 soak: $(STAMP)

@@ -46,6 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(describe_error(error), code=USAGE)
     except KeyboardInterrupt:
         return _fail("interrupted", code=SIGNAL_EXIT["SIGINT"])
+    except SystemExit as done:  # --help and --version printed: make sure their text got out.
+        printed = Outlet(sys.stdout, "stdout")
+        if not printed.flush() and printed.error:
+            return _fail(printed.error, code=FAILED)
+        return done.code if isinstance(done.code, int) else OK
 
 
 def _run(argv: Sequence[str] | None) -> int:

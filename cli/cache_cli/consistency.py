@@ -91,6 +91,6 @@ class ConsistencyCheck:
 
 def _json_or_none(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except ValueError:
+        return json.loads(body.decode())  # Decoded here: json.loads(bytes) sniffs the encoding.
+    except ValueError:  # UnicodeDecodeError included.
         return None

@@ -19,28 +19,78 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 from bench.load import wrk
-from bench.run import BRIEF, LOAD_CPU, RESULTS, SERVER_CPU, server, service
+from bench.run import BRIEF, LOAD_CPU, RESULTS, SERVER_CPU, service
+from tests.support.processes import wait_for_http
 
 BEGIN, END = "<!-- cli-load: begin -->", "<!-- cli-load: end -->"
 
 
 @dataclass(frozen=True)
 class Measured:
-    """One tool's run: throughput, latency and the client CPU it spent per request."""
+    """One tool's run: throughput, latency, its CPU per request; and the server meanwhile: the
+    share of the run it sat idle (waiting for requests, not for a CPU), its CPU per request."""
 
     requests_per_s: float
     p50_ms: float
     p99_ms: float
     cpu_ms_per_request: float
     failures: int
+    duration_s: float
+    server_idle: float = 0.0
+    server_cpu_ms_per_request: float = 0.0
+
+
+@contextmanager
+def _service(workdir: Path) -> Iterator[tuple[str, int]]:
+    """The service (CACHE_STORE=memory) pinned to SERVER_CPU: its URL and process id."""
+    command, env, port = service({"CACHE_STORE": "memory"}, workdir)
+    pin = ["taskset", "-c", SERVER_CPU] if shutil.which("taskset") else []
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CACHE_")} | env
+    process = subprocess.Popen([*pin, *command], env=environment, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/health", process=process, timeout_s=60)
+        yield url, process.pid  # taskset execs the server: the same process.
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def _scheduled(pid: int) -> tuple[float, float]:
+    """Seconds the server's event-loop thread has run, and waited for a CPU, so far."""
+    ran, waited, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+    return int(ran) / 1e9, int(waited) / 1e9
+
+
+def _with_server(pid: int, measure: Callable[[], Measured | None]) -> Measured | None:
+    """``measure``, with what the server did meanwhile.
+
+    Idle is the part of the tool's own run that the server neither ran nor waited for a CPU:
+    it waited for requests. (A tool's start-up, when the server has nothing to do, falls
+    outside the run.) A tool that keeps the server fed leaves it near 0, whatever the
+    neighbours take of its core.
+    """
+    ran_before, waited_before = _scheduled(pid)
+    measured = measure()
+    ran_after, waited_after = _scheduled(pid)
+    if measured is None:
+        return None
+    ran, waited = ran_after - ran_before, waited_after - waited_before
+    requests = max(1.0, measured.requests_per_s * measured.duration_s)
+    return replace(
+        measured,
+        server_idle=max(0.0, 1 - (ran + waited) / measured.duration_s),
+        server_cpu_ms_per_request=ran * 1000 / requests,
+    )
 
 
 def _children_cpu() -> float:
@@ -48,53 +98,40 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _cpu_per_request(run: Callable[[], tuple[float, float, float, int, int]]) -> Measured:
-    """``run`` returns (req/s, p50, p99, failures, requests); CPU is its children's."""
-    before = _children_cpu()
-    rps, p50, p99, failures, requests = run()
-    cpu = _children_cpu() - before
-    return Measured(rps, p50, p99, cpu * 1000 / max(1, requests), failures)
-
-
 def hey(url: str, body_file: Path, connections: int, seconds: int) -> Measured:
-    def run() -> tuple[float, float, float, int, int]:
-        command = ["hey", "-z", f"{seconds}s", "-c", str(connections), "-m", "POST"]
-        command += ["-T", "application/json", "-D", str(body_file), url]
-        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-        rps = float(_find(r"Requests/sec:\s+([\d.]+)", out))
-        p50 = float(_find(r"50% in ([\d.]+) secs", out)) * 1000
-        p99 = float(_find(r"99% in ([\d.]+) secs", out)) * 1000
-        statuses = {int(s): int(n) for s, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)}
-        errors = (
-            sum(
-                int(n)
-                for n in re.findall(
-                    r"^\s+\[(\d+)\]\s+\S", out.split("Error distribution:")[-1], re.M
-                )
-            )
-            if "Error distribution:" in out
-            else 0
-        )
-        answered = sum(statuses.values())
-        failures = answered - statuses.get(200, 0) - statuses.get(201, 0) + errors
-        return rps, p50, p99, failures, answered + errors
-
-    return _cpu_per_request(run)
+    command = ["hey", "-z", f"{seconds}s", "-c", str(connections), "-m", "POST"]
+    command += ["-T", "application/json", "-D", str(body_file), url]
+    before = _children_cpu()
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    cpu = _children_cpu() - before
+    statuses = {int(s): int(n) for s, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)}
+    errors = 0
+    if "Error distribution:" in out:
+        listed = out.split("Error distribution:")[-1]
+        errors = sum(int(n) for n in re.findall(r"^\s+\[(\d+)\]\s+\S", listed, re.MULTILINE))
+    requests = sum(statuses.values()) + errors
+    return Measured(
+        requests_per_s=float(_find(r"Requests/sec:\s+([\d.]+)", out)),
+        p50_ms=float(_find(r"50% in ([\d.]+) secs", out)) * 1000,
+        p99_ms=float(_find(r"99% in ([\d.]+) secs", out)) * 1000,
+        cpu_ms_per_request=cpu * 1000 / max(1, requests),
+        failures=requests - statuses.get(200, 0) - statuses.get(201, 0),
+        duration_s=float(_find(r"Total:\s+([\d.]+) secs", out)),
+    )
 
 
 def wrk_post(url: str, body: str, connections: int, seconds: int) -> Measured:
-    def run() -> tuple[float, float, float, int, int]:
-        result = wrk(url, connections=connections, seconds=seconds, body=body)
-        failures = result.non_2xx + result.errors
-        return (
-            result.requests_per_s,
-            result.p50_ms,
-            result.p99_ms,
-            failures,
-            round(result.requests_per_s * seconds),
-        )
-
-    return _cpu_per_request(run)
+    before = _children_cpu()
+    result = wrk(url, connections=connections, seconds=seconds, body=body)
+    cpu = _children_cpu() - before
+    return Measured(
+        requests_per_s=result.requests_per_s,
+        p50_ms=result.p50_ms,
+        p99_ms=result.p99_ms,
+        cpu_ms_per_request=cpu * 1000 / max(1.0, result.requests_per_s * seconds),
+        failures=result.non_2xx + result.errors,
+        duration_s=seconds,
+    )
 
 
 def cache_cli(base: str, body: str, connections: int, seconds: int) -> Measured:
@@ -103,32 +140,24 @@ def cache_cli(base: str, body: str, connections: int, seconds: int) -> Measured:
     Its CPU is the run's less that of ``cache-cli --version`` run just before: the interpreter's
     start-up and imports are a constant, not a cost per request.
     """
-    start_up = _children_cpu()
-    subprocess.run(
-        [sys.executable, "-m", "cache_cli", "--version"], capture_output=True, check=True
-    )
-    start_up = _children_cpu() - start_up
-
-    def run() -> tuple[float, float, float, int, int]:
-        command = [sys.executable, "-m", "cache_cli", "-h", base, "-j", body, "--no-get"]
-        command += ["-c", str(connections), "-z", f"{seconds}s", "--format", "json"]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        summary = json.loads(done.stdout)
-        latency = summary["endpoints"]["POST /payload"]["latency_ms"]
-        failures = summary["failures"] + summary["inconsistency_count"]
-        return (
-            summary["requests_per_s"],
-            latency["p50"],
-            latency["p99"],
-            failures,
-            summary["requests"],
-        )
-
-    measured = _cpu_per_request(run)
-    requests = max(1.0, measured.requests_per_s * seconds)
-    cpu_ms = measured.cpu_ms_per_request - start_up * 1000 / requests
+    before = _children_cpu()
+    version = [sys.executable, "-m", "cache_cli", "--version"]
+    subprocess.run(version, capture_output=True, check=True)
+    start_up = _children_cpu() - before
+    command = [sys.executable, "-m", "cache_cli", "-h", base, "-j", body, "--no-get"]
+    command += ["-c", str(connections), "-z", f"{seconds}s", "--format", "json"]
+    before = _children_cpu()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    cpu = _children_cpu() - before - start_up
+    summary = json.loads(done.stdout)
+    latency = summary["endpoints"]["POST /payload"]["latency_ms"]
     return Measured(
-        measured.requests_per_s, measured.p50_ms, measured.p99_ms, cpu_ms, measured.failures
+        requests_per_s=summary["requests_per_s"],
+        p50_ms=latency["p50"],
+        p99_ms=latency["p99"],
+        cpu_ms_per_request=cpu * 1000 / max(1, summary["requests"]),
+        failures=summary["failures"] + summary["inconsistency_count"],
+        duration_s=summary["duration_s"],
     )
 
 
@@ -145,11 +174,12 @@ def alternative(name: str, url: str, body: str, connections: int, seconds: int) 
     if "unavailable" in outcome:
         return None
     return Measured(
-        outcome["requests_per_s"],
-        outcome["p50_ms"],
-        outcome["p99_ms"],
-        outcome["cpu_s"] * 1000 / max(1, outcome["requests"]),
-        int(outcome["failures"]),
+        requests_per_s=outcome["requests_per_s"],
+        p50_ms=outcome["p50_ms"],
+        p99_ms=outcome["p99_ms"],
+        cpu_ms_per_request=outcome["cpu_s"] * 1000 / max(1, outcome["requests"]),
+        failures=int(outcome["failures"]),
+        duration_s=outcome["requests"] / outcome["requests_per_s"],
     )
 
 
@@ -173,35 +203,44 @@ def compare(rounds: int, seconds: int, connections: int) -> tuple[str, list[str]
         workdir = Path(tmp)
         body_file = workdir / "body.json"
         body_file.write_text(body)
-        with server(*service({"CACHE_STORE": "memory"}, workdir)) as base:
+        with _service(workdir) as (base, pid):
             url = f"{base}/payload"
             httpx.post(url, json=BRIEF, timeout=30).raise_for_status()  # Every POST after: HIT.
             # Every tool is a child of this process: pinned here, they all run on LOAD_CPU.
             os.sched_setaffinity(0, {int(LOAD_CPU)})
+            order: list[tuple[str, Callable[[], Measured | None]]] = [
+                ("hey", lambda: hey(url, body_file, connections, seconds)),
+                ("cache-cli", lambda: cache_cli(base, body, connections, seconds)),
+                ("wrk", lambda: wrk_post(url, body, connections, seconds)),
+                ("httpx (tuned)", lambda: alternative("httpx", url, body, connections, seconds)),
+                ("aiohttp", lambda: alternative("aiohttp", url, body, connections, seconds)),
+            ]
+            for name, _ in order:
+                tools[name] = []
             for number in range(1, rounds + 1):
                 print(f"round {number}/{rounds}", flush=True)
-                runs: dict[str, Measured | None] = {
-                    "hey": hey(url, body_file, connections, seconds),
-                    "wrk": wrk_post(url, body, connections, seconds),
-                    "cache-cli": cache_cli(base, body, connections, seconds),
-                    "httpx (tuned)": alternative("httpx", url, body, connections, seconds),
-                    "aiohttp": alternative("aiohttp", url, body, connections, seconds),
-                }
-                for name, measured in runs.items():
+                # Forwards, then backwards: a drift in the machine's load favours no tool.
+                for name, measure in order if number % 2 else order[::-1]:
+                    measured = _with_server(pid, measure)
                     if measured is not None:
-                        tools.setdefault(name, []).append(measured)
+                        tools[name].append(measured)
                         print(f"  {name}: {measured}", flush=True)
     rows = [
-        "| tool | req/s | p50 ms | p99 ms | client CPU ms/request | failed answers |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| tool | req/s | p50 ms | p99 ms | client CPU ms/request | failed answers "
+        "| server idle | server CPU ms/request |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, runs_ in tools.items():
+        if not runs_:
+            continue
         rows.append(
             f"| {name} | {_spread([m.requests_per_s for m in runs_], ',.0f')} "
             f"| {_spread([m.p50_ms for m in runs_], '.1f')} "
             f"| {_spread([m.p99_ms for m in runs_], '.1f')} "
             f"| {_spread([m.cpu_ms_per_request for m in runs_], '.3f')} "
-            f"| {sum(m.failures for m in runs_)} |"
+            f"| {sum(m.failures for m in runs_)} "
+            f"| {_spread([m.server_idle for m in runs_], '.2f')} "
+            f"| {_spread([m.server_cpu_ms_per_request for m in runs_], '.3f')} |"
         )
     ratios = [
         "| cache-cli ÷ | req/s (target ≥ 0.8) | p50 (target ≤ 1.2) |",
@@ -218,8 +257,8 @@ def compare(rounds: int, seconds: int, connections: int) -> tuple[str, list[str]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3, help="every tool once per round")
-    parser.add_argument("--seconds", type=int, default=8, help="each tool's run")
+    parser.add_argument("--rounds", type=int, default=6, help="every tool once per round")
+    parser.add_argument("--seconds", type=int, default=5, help="each tool's run")
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
     for tool in ("hey", "wrk"):
@@ -237,7 +276,9 @@ def main() -> None:
         "excludes its interpreter's start-up (a `--version` run's CPU, measured in the same "
         "round); the alternatives count the CPU of their requests only. httpx and aiohttp "
         "are the clients it was chosen against, "
-        "doing the same checks (bench/cli_clients.py).\n\n"
+        "doing the same checks (bench/cli_clients.py). Server idle is the share of a tool's run "
+        "in which the service neither ran nor waited for its CPU, so waited for requests: "
+        "near 0, the tool kept it fed and the neighbours' share of CPU 0 set the pace.\n\n"
         f"{table}\n\nSame-round ratios:\n\n" + "\n".join(ratios) + f"\n{END}\n"
     )
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -19,7 +20,7 @@ from tests.support.processes import free_port
 FOREVER = "60s"  # Long enough never to end by itself while a test runs.
 
 
-def start_cli(*args: str, stdout: int | None = subprocess.PIPE) -> subprocess.Popen[str]:
+def start_cli(*args: str, stdout: int | IO[str] | None = subprocess.PIPE) -> subprocess.Popen[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CACHE_CLI_")}
     return subprocess.Popen(
         [sys.executable, "-m", "cache_cli", *args],

@@ -50,7 +50,25 @@ class _QuietServer(ThreadingHTTPServer):
         """A client that hung up mid-answer (a timeout, a stop) is expected here, not news."""
 
 
-class LocalServer:
+class _InBackground:
+    """A socketserver on a free loopback port, serving from a thread while in ``with``."""
+
+    _server: socketserver.TCPServer
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class LocalServer(_InBackground):
     """A threaded HTTP server on a free loopback port that records every request it sees."""
 
     def __init__(self) -> None:
@@ -58,10 +76,6 @@ class LocalServer:
         self._lock = threading.Lock()
         self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def respond(self, seen: Seen, body: bytes) -> Answer:
         """The answer to one request; subclasses decide."""
@@ -102,14 +116,6 @@ class LocalServer:
                 pass
 
         return Handler
-
-    def __enter__(self) -> Self:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 class ScriptedServer(LocalServer):
@@ -162,7 +168,7 @@ class StageProxy(LocalServer):
         return Answer(response.status_code, response.json(), cache)
 
 
-class TricklingServer:
+class TricklingServer(_InBackground):
     """Answers every request with a body sent one byte every ``gap_s``: each read is quick, the
     whole answer is slow, as a per-read timeout cannot see."""
 
@@ -189,15 +195,3 @@ class TricklingServer:
 
         self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> Self:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()

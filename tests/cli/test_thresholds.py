@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cache_cli.thresholds import parse_threshold
-from tests.cli.conftest import fresh_payload
+from tests.cli.conftest import Outcome, fresh_payload
 from tests.cli.http_servers import Answer, ScriptedServer
 
 
@@ -41,26 +41,22 @@ def test_a_value_that_could_not_be_measured_fails_the_condition() -> None:
     assert parse_threshold("p99>50ms").crossed(None)
 
 
-def test_a_condition_met_exits_3_naming_it(cli: Any) -> None:
+def against_a_good_server(cli: Any, *flags: str) -> Outcome:
+    """A run whose every request succeeds, with ``flags``."""
     with ScriptedServer() as server:
-        outcome = cli("-h", server.url, "-j", json.dumps(fresh_payload()), "--fail-if", "p50>0ms")
+        outcome: Outcome = cli("-h", server.url, "-j", json.dumps(fresh_payload()), *flags)
+    return outcome
+
+
+def test_a_condition_met_exits_3_naming_it(cli: Any) -> None:
+    outcome = against_a_good_server(cli, "--fail-if", "p50>0ms")
     assert outcome.code == 3
     assert "cache-cli: fail if p50>0ms: met" in outcome.err
     assert "fail if p50>0ms: YES, failed" in outcome.out
 
 
 def test_conditions_not_met_exit_0(cli: Any) -> None:
-    with ScriptedServer() as server:
-        outcome = cli(
-            "-h",
-            server.url,
-            "-j",
-            json.dumps(fresh_payload()),
-            "--fail-if",
-            "errors>0",
-            "--fail-if",
-            "p99>60s",
-        )
+    outcome = against_a_good_server(cli, "--fail-if", "errors>0", "--fail-if", "p99>60s")
     assert outcome.code == 0, outcome.err
     assert "fail if errors>0: no (0)" in outcome.out
 
@@ -73,17 +69,7 @@ def test_failed_requests_outrank_a_condition(cli: Any) -> None:
 
 
 def test_the_summary_reports_each_condition(cli: Any) -> None:
-    with ScriptedServer() as server:
-        outcome = cli(
-            "-h",
-            server.url,
-            "-j",
-            json.dumps(fresh_payload()),
-            "--fail-if",
-            "rps<1000000",
-            "--format",
-            "json",
-        )
+    outcome = against_a_good_server(cli, "--fail-if", "rps<1000000", "--format", "json")
     assert outcome.code == 3
     [condition] = json.loads(outcome.out)["fail_if"]
     assert condition["fail_if"] == "rps<1000000"

@@ -10,7 +10,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PIP    := $(BIN)/pip install --quiet --require-hashes
 
-.PHONY: run test bench soak lint typecheck lock lambda-local system-deps clean
+.PHONY: run test bench bench-cli soak lint typecheck lock lambda-local system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ bench: system-deps $(STAMP)
 	@command -v wrk >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
 	$(BIN)/python -m bench.run
+	$(MAKE) bench-cli
+
+## cache-cli against hey and wrk on one server; its own section of bench/RESULTS.md. Not a test.
+bench-cli: system-deps $(STAMP)
+	@command -v hey >/dev/null 2>&1 && command -v wrk >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq hey wrk; }
+	$(BIN)/python -m bench.cli_load
 
 ## Five minutes of mixed load with memory measured at start and end (excluded from `make test`).
 soak: $(STAMP)

@@ -1,109 +1,203 @@
-"""``cache-cli`` / ``python -m cache_cli``: run, print the summary, exit 0, 1 or 2."""
+"""``cache-cli`` / ``python -m cache_cli``: run, print the summary, exit with a documented code."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import signal
 import sys
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import TextIO
+from collections.abc import Sequence
+from typing import Any
 
 from pydantic import ValidationError
 from rich.console import Console
 
 from .arguments import parse_settings
+from .connection import encode_request
+from .consistency import ConsistencyCheck
 from .errors import UsageError
+from .exchange import Exchange
+from .live import LiveDisplay
+from .outlet import Outlet
+from .pacing import Pacer
 from .payloads import read_payloads
+from .plan import Plan
 from .records import RequestRecord
-from .rendering import print_summary_json, print_summary_table, progress_bar
-from .report import summarize, write_report
-from .runner import RunResult, Unreachable, run_load
+from .rendering import summary_json, summary_table
+from .report import ReportWriter
+from .runner import RunResult, Stop, run_load
 from .settings import CliSettings, ReportFormat, describe_error
+from .summary import summarize
+from .tally import Tally
 
 PROG = "cache-cli"
+OK, FAILED, USAGE, THRESHOLD = 0, 1, 2, 3
+# 128 + the signal's number, as a shell reports a process the signal ended.
+SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The exit code: 0 all good, 1 failed requests or checks, 2 usage or input errors."""
+    """The exit code; see ``--help`` for what each one means."""
     try:
         return _run(argv)
     except UsageError as error:
-        return _fail(str(error), code=2)
+        return _fail(str(error), code=USAGE)
     except ValidationError as error:
-        return _fail(describe_error(error), code=2)
+        return _fail(describe_error(error), code=USAGE)
     except KeyboardInterrupt:
-        return _fail("interrupted", code=130)
+        return _fail("interrupted", code=SIGNAL_EXIT["SIGINT"])
+    except SystemExit as done:  # --help and --version printed: make sure their text got out.
+        printed = Outlet(sys.stdout, "stdout")
+        if not printed.flush() and printed.error:
+            return _fail(printed.error, code=FAILED)
+        return done.code if isinstance(done.code, int) else OK
 
 
 def _run(argv: Sequence[str] | None) -> int:
     settings = parse_settings(argv)
     payloads = read_payloads(input_path=settings.input, json_text=settings.json_payload)
-    if settings.output is not None and settings.output != "-":
-        _check_writable(Path(settings.output))
-    try:
-        result = asyncio.run(_load(settings, payloads))
-    except Unreachable as error:
-        return _fail(f"cannot reach {settings.host}: {error}", code=1)
-    summary = summarize(settings, len(payloads), result)
+    target = settings.target
+    headers = settings.request_headers()
+    plan = Plan(
+        payloads,
+        lambda body: encode_request("POST", target, target.payload_path, headers, body),
+        repeat=None if settings.duration else settings.repeat,
+        unique=settings.unique,
+        fresh=settings.fresh,
+    )
+    report = ReportWriter.open(settings.output) if settings.output is not None else None
+    tally, check, stop = Tally(), ConsistencyCheck(), Stop()
+
+    def record(request: RequestRecord) -> None:
+        tally.add(request)
+        if report is not None and not report.write(request):
+            stop("report not writable" if report.outlet.error else "stdout closed")
+
+    exchange = Exchange(
+        target,
+        headers,
+        timeout_s=settings.timeout,
+        check=check,
+        record=record,
+        pacer=Pacer(settings.rate) if settings.rate else None,
+        get=not settings.no_get,
+    )
+    result = _run_loop(settings, plan, exchange, tally, stop, iterations=len(payloads))
+    summary = summarize(settings, len(payloads), tally, check, result)
+
+    if not result.reached and result.stopped is None:
+        if report is not None:
+            report.finish(summary)
+        return _fail(f"cannot reach {target.shown}: {tally.first_error or 'no answer'}", code=1)
     # With the report on stdout, the human summary moves to stderr.
-    human = Console(file=sys.stderr if settings.output == "-" else sys.stdout)
+    human = Outlet(sys.stderr, "stderr") if settings.output == "-" else Outlet(sys.stdout, "stdout")
     if settings.format is ReportFormat.JSON:
-        print_summary_json(human, summary)
+        human.write(summary_json(summary))
     else:
-        print_summary_table(human, summary)
-    if settings.output is not None:
-        with _report_stream(settings.output) as stream:
-            lines = settings.output.endswith(".jsonl")
-            write_report(stream, summary, result.records, lines=lines)
-    return _verdict(result.records, summary["inconsistencies"])
+        terminal = human.name == "stdout" and sys.stdout.isatty()
+        human.write(summary_table(summary, terminal=terminal))
+    human.flush()
+    if report is not None:
+        report.finish(summary)
+    outlets = [human] + ([report.outlet] if report is not None else [])
+    return _verdict(summary, result, [o.error for o in outlets if o.error])
 
 
-async def _load(settings: CliSettings, payloads: list[dict[str, object]]) -> RunResult:
-    if not sys.stderr.isatty():
-        return await run_load(settings, payloads)
-    with progress_bar(Console(stderr=True)) as progress:
-        task = progress.add_task("requests", total=settings.repeat * len(payloads))
-        return await run_load(settings, payloads, lambda: progress.advance(task))
+def _run_loop(
+    settings: CliSettings,
+    plan: Plan,
+    exchange: Exchange,
+    tally: Tally,
+    stop: Stop,
+    *,
+    iterations: int,
+) -> RunResult:
+    """The run on uvloop where it is installed (a third less client CPU per request)."""
 
+    async def drive() -> RunResult:
+        loop = asyncio.get_running_loop()
+        handled = []
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signal_number, stop, signal_number.name)
+                handled.append(signal_number)
+            except (NotImplementedError, RuntimeError):  # Not the main thread, or Windows.
+                pass
+        try:
+            display = _live_display(settings, tally, iterations)
+            if display is None:
+                return await _load(settings, plan, exchange, stop)
+            with display:
+                return await _load(settings, plan, exchange, stop)
+        finally:
+            for signal_number in handled:
+                loop.remove_signal_handler(signal_number)
 
-def _check_writable(path: Path) -> None:
-    """Refuse before the run, not after it, a report that could not be written."""
-    folder = path.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK) or path.is_dir():
-        raise UsageError(f"cannot write {path}: no such folder, not writable, or a folder")
-
-
-@contextlib.contextmanager
-def _report_stream(output: str) -> Iterator[TextIO]:
-    if output == "-":
-        yield sys.stdout
-        return
     try:
-        stream = open(output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
-    except OSError as error:
-        raise UsageError(f"cannot write {output}: {error.strerror or error}") from None
-    with stream:
-        yield stream
+        import uvloop  # Optional: not on Windows.
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    with runner:
+        return runner.run(drive())
 
 
-def _verdict(records: list[RequestRecord], problems: list[str]) -> int:
-    failures = [r for r in records if not r.ok]
+async def _load(settings: CliSettings, plan: Plan, exchange: Exchange, stop: Stop) -> RunResult:
+    return await run_load(
+        settings.target,
+        plan,
+        exchange,
+        concurrency=settings.concurrency,
+        duration_s=settings.duration,
+        stop=stop,
+    )
+
+
+def _live_display(settings: CliSettings, tally: Tally, payloads: int) -> LiveDisplay | None:
+    """Drawn on stderr when it is a terminal, unless turned off."""
+    if settings.no_progress or not sys.stderr.isatty():
+        return None
+    return LiveDisplay(
+        Console(stderr=True),
+        tally,
+        iterations=None if settings.duration else settings.repeat * payloads,
+        duration_s=settings.duration,
+    )
+
+
+def _verdict(summary: dict[str, Any], result: RunResult, write_errors: list[str]) -> int:
+    """One line per reason on stderr, and the exit code of the gravest."""
+    failures = summary["failures"]
+    count = summary["inconsistency_count"]
+    problems = summary["inconsistencies"]
+    code = OK
     if failures:
-        first = failures[0]
         _fail(
-            f"{len(failures)} of {len(records)} requests failed "
-            f"(first: {first.endpoint}: {first.error})",
-            code=1,
+            f"{failures} of {summary['requests']} requests failed "
+            f"(first: {summary['first_failure']})",
+            code=FAILED,
         )
-    if problems:
-        _fail(f"{len(problems)} inconsistencies (first: {problems[0]})", code=1)
-    return 1 if failures or problems else 0
+        code = FAILED
+    if count:
+        _fail(f"{count} inconsistencies (first: {problems[0]})", code=FAILED)
+        code = FAILED
+    for error in write_errors:
+        _fail(error, code=FAILED)
+        code = FAILED
+    crossed = [t for t in summary["fail_if"] if t["failed"]]
+    if crossed and code == OK:
+        _fail(f"fail if {', '.join(t['fail_if'] for t in crossed)}: met", code=THRESHOLD)
+        code = THRESHOLD
+    if result.stopped in SIGNAL_EXIT:
+        _fail(f"interrupted by {result.stopped}: partial results", code=1)
+        return SIGNAL_EXIT[result.stopped]
+    return code
 
 
 def _fail(message: str, *, code: int) -> int:
-    print(f"{PROG}: {message}", file=sys.stderr)
+    with contextlib.suppress(OSError):  # stderr gone too: the exit code is all there is.
+        print(f"{PROG}: {message}", file=sys.stderr)
     return code
 
 

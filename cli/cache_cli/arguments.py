@@ -6,23 +6,35 @@ import argparse
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from . import version
 from .errors import UsageError
 from .settings import CliSettings
 
 EPILOG = """\
 Every flag can also be set with a CACHE_CLI_* variable (CACHE_CLI_HOST, CACHE_CLI_REPEAT,
-CACHE_CLI_INPUT, CACHE_CLI_JSON, CACHE_CLI_OUTPUT, CACHE_CLI_CONCURRENCY, CACHE_CLI_TIMEOUT,
-CACHE_CLI_API_KEY, CACHE_CLI_FORMAT, CACHE_CLI_NO_GET, CACHE_CLI_UNIQUE); a flag wins over
-its variable.
+CACHE_CLI_INPUT, CACHE_CLI_JSON, CACHE_CLI_OUTPUT, CACHE_CLI_CONCURRENCY, CACHE_CLI_DURATION,
+CACHE_CLI_RATE, CACHE_CLI_TIMEOUT, CACHE_CLI_API_KEY, CACHE_CLI_HEADER, CACHE_CLI_FORMAT,
+CACHE_CLI_NO_GET, CACHE_CLI_UNIQUE, CACHE_CLI_FRESH, CACHE_CLI_NO_PROGRESS, CACHE_CLI_FAIL_IF);
+a flag wins over its variable, and an empty variable counts as unset. CACHE_CLI_HEADER and
+CACHE_CLI_FAIL_IF hold one value, or a JSON list of several.
 
-The report (-o) holds the summary and one record per request (endpoint, status, latency_ms,
-cache, id, error): one JSON document, or JSON Lines (one request per line, the summary last)
-when FILE ends in .jsonl. With -o - the report goes to stdout and the summary to stderr.
+The report (-o) streams one record per request (iteration, payload, endpoint, status,
+latency_ms, cache, id, error, failed_checks) while the run goes, then the summary: JSON Lines
+(one request per line, the summary last) for -o - and any FILE ending in .jsonl, else one JSON
+document {"requests": [...], "summary": {...}}. With -o - the summary goes to stderr.
 
-Exit codes: 0 every request succeeded and every check held; 1 a request failed (an HTTP
-error status, a timeout, or the host cannot be reached) or a check failed (an id changed, a
-GET disagreed with its POST, a status broke the contract); 2 a usage or input error (bad
-flags or variables, invalid URL, unreadable file, invalid JSON)."""
+--fail-if takes METRIC>VALUE or METRIC<VALUE (also >= and <=): min, mean, stddev, p50, p90,
+p95, p99, p99.9, max (ms by default; s and us too), errors (failed requests), error_rate (%),
+rps (requests/s). Example: --fail-if 'p99>50ms' --fail-if 'errors>0'.
+
+Exit codes: 0 every request succeeded, every check held and no --fail-if condition was met;
+1 a request failed (an HTTP error status, a timeout, the host cannot be reached), a check
+failed (an id changed, a GET disagreed with its POST, a status broke the contract), or the
+summary or report could not be written; 2 a usage or input error (bad flags or variables,
+invalid URL, unreadable file, invalid JSON), nothing sent; 3 a --fail-if condition was met
+(and nothing else failed); 130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: the partial
+summary is printed and the report written first. A closed stdout (| head) ends the run
+quietly, with the report written and the exit code of what ran."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = parser.add_argument
     add("--help", action="help", help="show this help and exit")
+    add("--version", action="version", version=f"cache-cli {version()}")
     add(
         "-h",
         "--host",
@@ -61,23 +74,58 @@ def build_parser() -> argparse.ArgumentParser:
         "-o",
         "--output",
         metavar="FILE",
-        help="write the report to FILE (.jsonl: JSON Lines), - for stdout",
+        help="stream the report to FILE (.jsonl: JSON Lines), - for JSON Lines on stdout",
     )
     add(
         "-c",
         "--concurrency",
         metavar="N",
-        help="iterations (POST, then GET) in flight at once (default 1)",
+        help="connections, each running one iteration (POST, then GET) at a time (default 1)",
     )
-    add("--timeout", metavar="S", help="seconds allowed for each request (default 10)")
+    add(
+        "-z",
+        "--duration",
+        metavar="TIME",
+        help="run for TIME (30s, 2m, 500ms), repeating the payloads; -r is then unused",
+    )
+    add("-q", "--rate", metavar="RPS", help="start at most RPS requests per second in all")
+    add(
+        "--timeout",
+        metavar="S",
+        help="seconds allowed for a whole request, connect to last byte (default 10)",
+    )
     add("--api-key", metavar="KEY", help="send KEY as x-api-key (API Gateway usage plans)")
+    add(
+        "-H",
+        "--header",
+        metavar="'NAME: VALUE'",
+        action="append",
+        help="send this header too (repeatable), e.g. -H 'Authorization: Bearer ...'",
+    )
     add("--format", metavar="table|json", help="summary format (default table)")
     add("--no-get", action="store_true", help="POST only; do not GET each id back")
     add(
         "--unique",
         action="store_true",
-        help="make each repeat's payload distinct (by a "
-        "suffix on list_1's first string) to measure misses",
+        help="make every request's payload one never sent before, to measure misses "
+        "(a suffix on list_1's first string)",
+    )
+    add(
+        "--fresh",
+        action="store_true",
+        help="make the payloads new to this run but repeated within it: the first "
+        "of each is a MISS, the repeats HITs, on every run",
+    )
+    add(
+        "--no-progress",
+        action="store_true",
+        help="no live display (it is drawn on stderr only when that is a terminal)",
+    )
+    add(
+        "--fail-if",
+        metavar="CONDITION",
+        action="append",
+        help="fail the run (exit 3) when CONDITION holds, e.g. 'p99>50ms' (repeatable)",
     )
     return parser
 

@@ -34,11 +34,11 @@ def parse_payloads(text: str, *, source: str) -> list[Payload]:
     return [_require_object(whole, source)]
 
 
-def make_unique(payload: Payload, suffix: str) -> Payload:
+def with_suffix(payload: Payload, suffix: str, *, flag: str) -> Payload:
     """A copy whose first ``list_1`` string ends with ``suffix``: a payload the cache lacks."""
     strings = payload.get("list_1")
     if not isinstance(strings, list) or not strings or not isinstance(strings[0], str):
-        raise InputError("--unique needs payloads whose list_1 starts with a string")
+        raise InputError(f"{flag} needs payloads whose list_1 starts with a string")
     return {**payload, "list_1": [strings[0] + suffix, *strings[1:]]}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socketserver
 import threading
 import time
 from collections.abc import Callable
@@ -41,20 +42,40 @@ class Seen:
     method: str
     path: str
     headers: dict[str, str]  # Names in lower case.
+    client: tuple[str, int] = ("", 0)  # The client's address: one port per connection.
 
 
-class LocalServer:
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up mid-answer (a timeout, a stop) is expected here, not news."""
+
+
+class _InBackground:
+    """A socketserver on a free loopback port, serving from a thread while in ``with``."""
+
+    _server: socketserver.TCPServer
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class LocalServer(_InBackground):
     """A threaded HTTP server on a free loopback port that records every request it sees."""
 
     def __init__(self) -> None:
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def respond(self, seen: Seen, body: bytes) -> Answer:
         """The answer to one request; subclasses decide."""
@@ -64,10 +85,15 @@ class LocalServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # Keep-alive, as a real service answers.
+
             def _answer(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 seen = Seen(
-                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}
+                    self.command,
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.client_address,
                 )
                 with owner._lock:
                     owner.seen.append(seen)
@@ -90,14 +116,6 @@ class LocalServer:
                 pass
 
         return Handler
-
-    def __enter__(self) -> Self:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 class ScriptedServer(LocalServer):
@@ -148,3 +166,32 @@ class StageProxy(LocalServer):
         )
         cache = {"X-Cache": response.headers["x-cache"]} if "x-cache" in response.headers else {}
         return Answer(response.status_code, response.json(), cache)
+
+
+class TricklingServer(_InBackground):
+    """Answers every request with a body sent one byte every ``gap_s``: each read is quick, the
+    whole answer is slow, as a per-read timeout cannot see."""
+
+    def __init__(self, *, length: int = 40, gap_s: float = 0.1) -> None:
+        self.length = length
+        self.gap_s = gap_s
+        owner = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                while self.rfile.readline() not in (b"\r\n", b""):
+                    pass  # Headers; the CLI's POST body is then left unread.
+                head = (
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {owner.length}\r\n\r\n"
+                )
+                try:
+                    self.wfile.write(head.encode())
+                    for _ in range(owner.length):
+                        time.sleep(owner.gap_s)
+                        self.wfile.write(b" ")
+                except OSError:
+                    pass  # The client gave up, as it should.
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True

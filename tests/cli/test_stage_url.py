@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cache_cli.settings import CliSettings
+from cache_cli.target import Target
 from tests.cli.conftest import fresh_payload
 from tests.cli.http_servers import StageProxy
 from tests.support.processes import ServiceProcess
@@ -42,8 +42,11 @@ def test_the_stage_proxy_refuses_paths_outside_the_stage(cli: Any, stage: StageP
 
 
 def test_an_api_gateway_url_keeps_its_stage() -> None:
-    settings = CliSettings(
-        host="https://abc123.execute-api.eu-west-1.amazonaws.com/prod", json_payload="{}"
+    target = Target.parse("https://abc123.execute-api.eu-west-1.amazonaws.com/prod/")
+    assert (target.tls, target.port, target.authority) == (
+        True,
+        443,
+        "abc123.execute-api.eu-west-1.amazonaws.com",
     )
-    assert settings.payload_url == "https://abc123.execute-api.eu-west-1.amazonaws.com/prod/payload"
-    assert settings.item_url("f" * 64).endswith("/prod/payload/" + "f" * 64)
+    assert target.payload_path == "/prod/payload"
+    assert target.item_path("f" * 64) == "/prod/payload/" + "f" * 64

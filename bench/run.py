@@ -473,6 +473,19 @@ def lambda_start(report: Report, runs: int) -> None:
     )
 
 
+# Sections other benchmarks write into RESULTS.md themselves (bench/edge.py by hand,
+# bench/cli_load.py between its markers): kept as they are when this run rewrites the file.
+_KEPT = ("## Choosing the HTTP server", "## cache-cli against hey and wrk")
+
+
+def _kept_sections() -> str:
+    if not RESULTS.exists():
+        return ""
+    text = RESULTS.read_text()
+    starts = [text.find("\n" + heading) for heading in _KEPT if "\n" + heading in text]
+    return "\n" + text[min(starts) + 1 :] if starts else ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per case")
@@ -483,6 +496,7 @@ def main() -> None:
         sys.exit("wrk is not installed: apt-get install wrk")
     report = Report()
     started = datetime.now(UTC)
+    load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         redis = RedisServer(workdir / "redis").start()
@@ -511,8 +525,9 @@ def main() -> None:
     )
     text = (
         f"# Benchmark results\n\nRun {started:%Y-%m-%d %H:%M} UTC with `make bench` "
-        f"(wrk {args.seconds}s per case). Machine: {machine}.\n\n{report.markdown()}\n"
-        f"{PROFILE.read_text()}"
+        f"(wrk {args.seconds}s per case). Machine: {machine}. Load average (1 min) at the "
+        f"start and the end: {load_at_start:.1f} and {os.getloadavg()[0]:.1f}.\n\n"
+        f"{report.markdown()}\n{PROFILE.read_text()}{_kept_sections()}"
     )
     RESULTS.write_text(text)
     print(f"\nwrote {RESULTS}")

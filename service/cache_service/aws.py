@@ -109,9 +109,9 @@ class InvocationBudget:
         self.margin_s = margin_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        context = scope.get("aws.context")
-        if scope["type"] == "http" and context is not None:
-            remaining_s = context.get_remaining_time_in_millis() / 1000
+        remaining_ms = getattr(scope.get("aws.context"), "get_remaining_time_in_millis", None)
+        if scope["type"] == "http" and remaining_ms is not None:
+            remaining_s = remaining_ms() / 1000
             deadline = asyncio.get_running_loop().time() + remaining_s - self.margin_s
             scope = {**scope, "cache.deadline": deadline}
         await self.app(scope, receive, send)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -258,3 +259,24 @@ def test_keys_that_stay_unprocessed_become_a_503_not_a_partial_answer() -> None:
     keys = [f"string:{i}" for i in range(20)]
     with pytest.raises(StoreUnavailable, match="unprocessed"):
         store._get_batch(client, time.monotonic() + 5, keys, consistent=True)  # type: ignore[arg-type]
+
+
+async def test_calls_abandoned_on_a_hung_endpoint_free_the_pool_by_their_deadline(
+    recording: RecordingProxy, aws_env: str
+) -> None:
+    # Before: botocore's read timeout was the whole bound, times three attempts, so threads
+    # of calls the callers had given up on stayed busy three times longer and the calls
+    # behind them timed out in the queue.
+    store = DynamoDbStore(aws_env, timeout_s=1, retry_after_s=1, max_workers=4)
+    try:
+        await store.get_many(["payload:warm"])
+        recording.hang()
+        outcomes = await asyncio.gather(
+            *(store.get_many([f"payload:{i}"]) for i in range(8)), return_exceptions=True
+        )
+        recording.release()
+        assert all(isinstance(outcome, StoreUnavailable) for outcome in outcomes)
+        assert await store.get_many(["payload:after"]) == {}
+    finally:
+        recording.release()
+        await store.aclose()

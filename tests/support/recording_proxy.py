@@ -9,10 +9,16 @@ import httpx
 
 
 class RecordingProxy:
-    """Forwards DynamoDB calls to moto and records each call's action (``X-Amz-Target``)."""
+    """Forwards DynamoDB calls to moto and records each call's action (``X-Amz-Target``).
+
+    ``hang()`` makes it hold every call it receives without ever answering it (an endpoint that
+    accepts and never replies); calls after ``release()`` are forwarded again.
+    """
 
     def __init__(self, upstream: str) -> None:
         self.actions: list[str] = []
+        self._answering = threading.Event()
+        self._answering.set()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -20,6 +26,12 @@ class RecordingProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 target = self.headers.get("X-Amz-Target", "")
                 proxy.actions.append("dynamodb:" + target.rpartition(".")[2])
+                if not proxy._answering.is_set():
+                    # Held, then dropped unanswered: its client gave up long ago, and
+                    # forwarding it late would only queue it before the calls that follow.
+                    proxy._answering.wait(timeout=60)
+                    self.close_connection = True
+                    return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 reply = httpx.post(upstream, content=body, headers=headers, timeout=10)
                 self.send_response(reply.status_code)
@@ -37,5 +49,12 @@ class RecordingProxy:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def hang(self) -> None:
+        self._answering.clear()
+
+    def release(self) -> None:
+        self._answering.set()
+
     def close(self) -> None:
+        self.release()
         self.server.shutdown()

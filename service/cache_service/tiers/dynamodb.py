@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from ..claims import ClaimResult, Completion
 from ..errors import StoreUnavailable
@@ -93,12 +99,13 @@ class DynamoDbStore:
         """The client, made on first use in a worker thread (it reads files and environment)."""
         with self._client_lock:
             if self._client is None:
-                # All attempts together stay inside one call's bound.
+                # Retries are ours (``_run``): botocore's back off for up to seconds between
+                # attempts, far past a call's bound, on the threads of calls given up on.
                 per_attempt = self._timeout_s / (_ATTEMPTS + 1)
                 config = Config(
                     connect_timeout=min(1.0, per_attempt),
                     read_timeout=per_attempt,
-                    retries={"mode": "standard", "max_attempts": _ATTEMPTS},
+                    retries={"mode": "standard", "max_attempts": 1},
                     max_pool_connections=self._max_workers,
                 )
                 self._client = boto3.session.Session().client("dynamodb", config=config)
@@ -108,8 +115,18 @@ class DynamoDbStore:
         deadline = time.monotonic() + self._timeout_s
 
         def bounded() -> T:
-            _check(deadline)
-            return work(self._dynamodb(), deadline)
+            for attempt in range(_ATTEMPTS):
+                _check(deadline)
+                try:
+                    return work(self._dynamodb(), deadline)
+                except (ClientError, BotoCoreError) as exc:
+                    pause = random.uniform(0, 0.05 * 2**attempt)  # noqa: S311
+                    if not _transient(exc) or time.monotonic() + pause >= deadline:
+                        raise
+                    if attempt == _ATTEMPTS - 1:
+                        raise
+                    time.sleep(pause)
+            raise _DeadlinePassed  # Not reached: the last attempt returns or raises.
 
         loop = asyncio.get_running_loop()
         try:
@@ -183,6 +200,8 @@ class DynamoDbStore:
                 item = _refusing_item(exc)
                 if item and codec.is_completed(item):
                     return key, self._decode(client, deadline, [item])[key]
+                if item.get("token", {}).get("S") == token:
+                    return key, True  # Our own claim: a retry whose first answer was lost.
                 return key, None
             return key, True
 
@@ -385,6 +404,24 @@ class DynamoDbStore:
                 raise
             return key, self._decode(client, deadline, [_refusing_item(exc)])[key], False
         return key, value, True
+
+
+_TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+
+
+def _transient(exc: ClientError | BotoCoreError) -> bool:
+    """Throttling, a server error or a lost connection: worth one more try within the bound."""
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code") in _TRANSIENT_CODES
+    return isinstance(exc, EndpointConnectionError | ConnectionClosedError | ReadTimeoutError)
 
 
 def _check(deadline: float) -> None:

@@ -15,6 +15,11 @@ class TransformerTimeout(TransformerError):
     """The transformer did not answer in time (HTTP 504)."""
 
 
+class TransformerOutputTooLarge(TransformerError):
+    """The transformer answered more than the output bounds allow (HTTP 502); nothing of that
+    call, or of that payload, is stored."""
+
+
 class Unavailable(CacheServiceError):
     """A required tier cannot be reached now; retrying later may succeed (HTTP 503)."""
 

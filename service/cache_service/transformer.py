@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Sequence
 from typing import Protocol
 
 import httpx
 
-from .errors import TransformerError, TransformerTimeout
+from .errors import TransformerError, TransformerOutputTooLarge, TransformerTimeout
 
 #: The simulated transformer's identity; part of every id it produces.
 SIMULATED_IDENTITY = "upper-case@1"
+
+# The longest JSON text for one byte of a string is an escape like \u0001: six bytes.
+_JSON_BYTES_PER_BYTE = 6
+# Room for {"outputs": [...]} around the strings, and for quotes, commas and indentation.
+_ENVELOPE_BYTES = 1024
+_BYTES_PER_ITEM = 16
+# What an error message quotes of a non-200 answer (and all that is read of it).
+_PREVIEW_BYTES = 1024
 
 
 class Transformer(Protocol):
@@ -54,7 +63,10 @@ class HttpTransformer:
     and order. Any other answer fails the whole call, and nothing of it is stored.
 
     Connection errors and 5xx are retried a bounded number of times with jittered backoff;
-    a timeout is not retried, so one call never costs more than about one timeout.
+    a timeout is not retried, and bounds a whole attempt (a transformer that trickles its
+    answer is cut off too), so one call never costs more than about one timeout. The answer
+    is read up to a byte cap derived from the output bounds, so a transformer that answers
+    megabytes costs the cap in memory, not the megabytes.
     """
 
     def __init__(
@@ -63,13 +75,17 @@ class HttpTransformer:
         *,
         timeout_s: float,
         retries: int,
+        max_output_bytes_per_string: int,
+        max_output_bytes_per_call: int,
         batched: bool = False,
         identity: str | None = None,
         backoff_s: float = 0.05,
     ) -> None:
         self._url = url
-        self._timeout = httpx.Timeout(timeout_s)
+        self._timeout_s = timeout_s
         self._retries = retries
+        self._max_string_bytes = max_output_bytes_per_string
+        self._max_call_bytes = max_output_bytes_per_call
         self._batched = batched
         self._identity = identity or f"http:{url}"
         self._backoff_s = backoff_s
@@ -82,8 +98,18 @@ class HttpTransformer:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self._timeout)
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self._timeout_s))
         return self._client
+
+    def answer_cap(self, count: int) -> int:
+        """The most bytes read of the answer to ``count`` strings.
+
+        JSON text can take six bytes for one byte of the string it carries (``\\u0001``), so no
+        answer whose outputs fit the bounds is ever cut; the envelope and separators are
+        allowed for on top.
+        """
+        outputs = min(count * self._max_string_bytes, self._max_call_bytes)
+        return _JSON_BYTES_PER_BYTE * outputs + _ENVELOPE_BYTES + _BYTES_PER_ITEM * count
 
     async def transform(self, values: Sequence[str]) -> list[str]:
         if self._batched:
@@ -91,38 +117,69 @@ class HttpTransformer:
         else:
             (value,) = values  # Unbatched callers send one string per call.
             body = {"input": value}
+        cap = self.answer_cap(len(values))
         last_problem = "no attempt made"
         for attempt in range(self._retries + 1):
             if attempt:
                 await asyncio.sleep(self._backoff_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))  # noqa: S311
             try:
-                response = await self._http().post(self._url, json=body)
-            except httpx.TimeoutException as exc:
+                async with asyncio.timeout(self._timeout_s):
+                    status, answer = await self._post(body, cap)
+            except (TimeoutError, httpx.TimeoutException) as exc:
                 raise TransformerTimeout(
-                    f"transformer at {self._url} did not answer within {self._timeout.read}s"
+                    f"transformer at {self._url} did not answer within {self._timeout_s}s"
                 ) from exc
             except httpx.TransportError as exc:
                 last_problem = f"cannot reach transformer at {self._url}: {exc!r}"
                 continue
-            if response.status_code >= 500:
-                last_problem = f"transformer at {self._url} answered {response.status_code}"
+            if status >= 500:
+                last_problem = f"transformer at {self._url} answered {status}"
                 continue
-            return self._outputs_of(response, len(values))
+            return self._outputs_of(status, answer, len(values))
         raise TransformerError(f"{last_problem} (after {self._retries + 1} attempts)")
 
-    def _outputs_of(self, response: httpx.Response, count: int) -> list[str]:
-        if response.status_code != 200:
-            raise TransformerError(
-                f"transformer at {self._url} answered {response.status_code}: {response.text[:200]}"
-            )
+    async def _post(self, body: dict[str, object], cap: int) -> tuple[int, bytes]:
+        """The status and (up to ``cap`` bytes of) the body; the connection is dropped past it."""
+        async with self._http().stream(
+            "POST", self._url, json=body, headers={"Accept-Encoding": "identity"}
+        ) as response:
+            if response.status_code != 200:
+                # Only a preview, for the message; the rest is never read.
+                return response.status_code, await _preview(response)
+            # Read raw: a compressed answer would expand past the cap inside one chunk.
+            encoding = response.headers.get("content-encoding", "identity").strip().lower()
+            if encoding != "identity":
+                raise TransformerError(
+                    f"transformer at {self._url} answered with Content-Encoding {encoding!r} "
+                    "although identity was asked for"
+                )
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > cap:
+                raise self._too_large(cap)
+            answer = await _body_within(response, cap)
+            if answer is None:
+                raise self._too_large(cap)
+            return 200, answer
+
+    def _too_large(self, cap: int) -> TransformerOutputTooLarge:
+        return TransformerOutputTooLarge(
+            f"transformer at {self._url} answered more than {cap} bytes, more than outputs "
+            "within CACHE_MAX_OUTPUT_BYTES_PER_STRING and CACHE_MAX_OUTPUT_BYTES_PER_PAYLOAD "
+            "can take"
+        )
+
+    def _outputs_of(self, status: int, answer: bytes, count: int) -> list[str]:
+        if status != 200:
+            preview = answer.decode("utf-8", "replace")[:200]
+            raise TransformerError(f"transformer at {self._url} answered {status}: {preview}")
         field = "outputs" if self._batched else "output"
         try:
-            answer = response.json()[field]
+            found = json.loads(answer)[field]
         except (ValueError, KeyError, TypeError) as exc:
             raise TransformerError(
                 f"transformer at {self._url} answered without a JSON '{field}' field"
             ) from exc
-        outputs = answer if self._batched else [answer]
+        outputs = found if self._batched else [found]
         if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
             raise TransformerError(f"transformer at {self._url} answered a non-string output")
         if len(outputs) != count:
@@ -135,3 +192,23 @@ class HttpTransformer:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+async def _body_within(response: httpx.Response, cap: int) -> bytes | None:
+    """The whole body if it is at most ``cap`` bytes; None, with no more read, past that."""
+    received = bytearray()
+    async for chunk in response.aiter_raw():
+        if len(received) + len(chunk) > cap:
+            return None
+        received += chunk
+    return bytes(received)
+
+
+async def _preview(response: httpx.Response) -> bytes:
+    """The first ``_PREVIEW_BYTES`` of the body, for a message; the rest is never read."""
+    received = bytearray()
+    async for chunk in response.aiter_raw():
+        received += chunk[: _PREVIEW_BYTES - len(received)]
+        if len(received) >= _PREVIEW_BYTES:
+            break
+    return bytes(received)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import socket
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -22,6 +23,12 @@ _ENVELOPE_BYTES = 1024
 _BYTES_PER_ITEM = 16
 # What an error message quotes of a non-200 answer (and all that is read of it).
 _PREVIEW_BYTES = 1024
+# The kernel's receive buffer on transformer connections. The event loop takes in whatever
+# the buffer holds when it reads, cap or no cap: with Linux's autotuning (up to tcp_rmem's
+# maximum, 32 MB on the test machine) a flooding transformer put about 7 MB per call in memory,
+# and 120 such calls left the process about 30 MB larger; with this, about 3 MB. It still
+# carries about 20 MB/s at a 50 ms round trip.
+_RECEIVE_BUFFER_BYTES = 1024 * 1024
 
 
 class Transformer(Protocol):
@@ -98,7 +105,12 @@ class HttpTransformer:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self._timeout_s))
+            transport = httpx.AsyncHTTPTransport(
+                socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER_BYTES)]
+            )
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self._timeout_s), transport=transport
+            )
         return self._client
 
     def answer_cap(self, count: int) -> int:
@@ -140,9 +152,12 @@ class HttpTransformer:
 
     async def _post(self, body: dict[str, object], cap: int) -> tuple[int, bytes]:
         """The status and (up to ``cap`` bytes of) the body; the connection is dropped past it."""
-        async with self._http().stream(
+        client = self._http()
+        request = client.build_request(
             "POST", self._url, json=body, headers={"Accept-Encoding": "identity"}
-        ) as response:
+        )
+        response = await client.send(request, stream=True)
+        try:
             if response.status_code != 200:
                 # Only a preview, for the message; the rest is never read.
                 return response.status_code, await _preview(response)
@@ -160,6 +175,12 @@ class HttpTransformer:
             if answer is None:
                 raise self._too_large(cap)
             return 200, answer
+        finally:
+            await response.aclose()
+            # httpx 0.28 keeps a streamed response and its stream in a reference cycle
+            # (encode/httpx#3733), so what the connection had buffered (megabytes, from a
+            # transformer that floods it) would wait for a full garbage collection.
+            response.stream = httpx.ByteStream(b"")
 
     def _too_large(self, cap: int) -> TransformerOutputTooLarge:
         return TransformerOutputTooLarge(

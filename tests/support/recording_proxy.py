@@ -1,7 +1,9 @@
-"""An HTTP proxy in front of moto that records the DynamoDB action of every call it forwards."""
+"""An HTTP proxy in front of moto that records the DynamoDB action of every call it forwards,
+and can refuse some actions as IAM does when the role does not allow them."""
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -9,17 +11,23 @@ import httpx
 
 
 class RecordingProxy:
-    """Forwards DynamoDB calls to moto and records each call's action (``X-Amz-Target``)."""
+    """Forwards DynamoDB calls to moto and records each call's action (``X-Amz-Target``);
+    actions in ``refused`` get DynamoDB's AccessDeniedException instead of being forwarded."""
 
     def __init__(self, upstream: str) -> None:
         self.actions: list[str] = []
+        self.refused: set[str] = set()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 target = self.headers.get("X-Amz-Target", "")
-                proxy.actions.append("dynamodb:" + target.rpartition(".")[2])
+                action = "dynamodb:" + target.rpartition(".")[2]
+                proxy.actions.append(action)
+                if action in proxy.refused:
+                    self._deny(action)
+                    return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 reply = httpx.post(upstream, content=body, headers=headers, timeout=10)
                 self.send_response(reply.status_code)
@@ -29,6 +37,19 @@ class RecordingProxy:
                 self.send_header("Content-Length", str(len(reply.content)))
                 self.end_headers()
                 self.wfile.write(reply.content)
+
+            def _deny(self, action: str) -> None:
+                denial = json.dumps(
+                    {
+                        "__type": "com.amazon.coral.service#AccessDeniedException",
+                        "Message": f"not authorized to perform: {action}",
+                    }
+                ).encode()
+                self.send_response(400)
+                self.send_header("Content-Type", "application/x-amz-json-1.0")
+                self.send_header("Content-Length", str(len(denial)))
+                self.end_headers()
+                self.wfile.write(denial)
 
             def log_message(self, *args: object) -> None:
                 return None

@@ -146,8 +146,8 @@ def install_routes(
 
     @router.get(
         "/ready",
-        summary="Readiness: every configured tier answers",
-        responses={503: {"description": "The durable store cannot be reached."}},
+        summary="Readiness: every configured tier answers, and the durable store takes a write",
+        responses={503: {"description": "The durable store cannot be reached or written."}},
     )
     async def ready() -> JSONResponse:
         checks = await asyncio.gather(*(_ping(tier, settings.store_timeout_s) for tier in tiers))
@@ -254,10 +254,12 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 
 
 async def _ping(tier: CacheTier | DurableStore, timeout_s: float) -> str:
+    """``ok`` or ``error``; the cause goes to the log, where paths and library messages belong."""
     try:
         await asyncio.wait_for(tier.ping(), timeout_s)
     except Exception as exc:
-        # The cause names paths and hosts: the log has it, the client gets one word.
-        log.warning("readiness: tier %s failed its ping: %r", tier.name, exc)
+        # The cause names paths and hosts: the log has it, the client gets one word. One line
+        # per failed check, no traceback: a load balancer asks every few seconds.
+        log.warning("readiness check of %s failed: %s: %s", tier.name, type(exc).__name__, exc)
         return "error"
     return "ok"

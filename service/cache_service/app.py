@@ -60,12 +60,15 @@ class Components:
 
 def build_transformer(settings: Settings) -> Transformer:
     if settings.transformer_url is not None:
-        from .transformer import HttpTransformer
+        from .http_transformer import HttpTransformer
 
         return HttpTransformer(
             str(settings.transformer_url),
             timeout_s=settings.transformer_timeout_s,
             retries=settings.transformer_retries,
+            max_output_bytes_per_string=settings.max_output_bytes_per_string,
+            # A call's outputs all go into one payload, so the payload's bound is the call's.
+            max_output_bytes_per_call=settings.max_output_bytes_per_payload,
             batched=settings.batch_size > 1,
             identity=settings.transformer_id,
         )
@@ -153,6 +156,8 @@ def build_components(settings: Settings) -> Components:
         metrics,
         transformer_concurrency=settings.transformer_concurrency,
         transformer_batch_size=settings.batch_size,
+        max_output_bytes_per_string=settings.max_output_bytes_per_string,
+        max_output_bytes_per_payload=settings.max_output_bytes_per_payload,
     )
     # Closed in reverse: the flights (and the claims they hold) go before the clients under
     # them, and the wake-up listener before the Redis connection it uses.

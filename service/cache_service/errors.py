@@ -19,6 +19,11 @@ class OutOfTime(TransformerTimeout):
     """The request's time (a Lambda invocation's, less a margin) ran out first (HTTP 504)."""
 
 
+class TransformerOutputTooLarge(TransformerError):
+    """The transformer answered more than the output bounds allow (HTTP 502); nothing of that
+    call, or of that payload, is stored."""
+
+
 class Unavailable(CacheServiceError):
     """A required tier cannot be reached now; retrying later may succeed (HTTP 503)."""
 

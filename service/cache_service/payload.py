@@ -45,6 +45,7 @@ def render(list_1: Sequence[str], list_2: Sequence[str]) -> str:
     return SEPARATOR.join(interleave(list_1, list_2))
 
 
-def unique(values: Sequence[str]) -> list[str]:
-    """Distinct values in first-seen order, so work is issued deterministically."""
-    return list(dict.fromkeys(values))
+def utf8_size(value: str) -> int:
+    """Bytes of ``value`` in UTF-8: what the output bounds count (no copy for ASCII)."""
+    # isascii() reads a flag CPython keeps, so the common case costs nothing.
+    return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))

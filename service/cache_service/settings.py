@@ -60,6 +60,18 @@ class Settings(BaseSettings):
         description="Most strings in one transformer call; unset = 100 for the simulated "
         "transformer, 1 for an HTTP one (above 1 it must speak the batch protocol).",
     )
+    max_output_bytes_per_string: int = Field(
+        262_144,
+        ge=1,
+        description="Largest transformer output for one string (UTF-8 bytes); beyond it, 502 "
+        "and nothing of that call is stored.",
+    )
+    max_output_bytes_per_payload: int = Field(
+        4_194_304,
+        ge=1,
+        description="Largest output of one payload (UTF-8 bytes); beyond it, 502 and the "
+        "payload is not stored.",
+    )
 
     # Tiers.
     l1_max_entries: int = Field(10_000, ge=0, description="In-process LRU size; 0 disables.")

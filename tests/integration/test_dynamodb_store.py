@@ -169,8 +169,13 @@ async def test_a_whole_workload_calls_only_the_actions_the_stack_grants(
     from cache_service.app import build_components
     from cache_service.settings import Settings
 
+    # One string's output past an item's 400 KB, so split values are part of the workload.
     settings = Settings(
-        store="dynamodb", dynamodb_table=aws_env, transformer_delay_ms=0, l1_max_entries=0
+        store="dynamodb",
+        dynamodb_table=aws_env,
+        transformer_delay_ms=0,
+        l1_max_entries=0,
+        max_output_bytes_per_string=1_000_000,
     )
     components = build_components(settings)
     try:

@@ -1,7 +1,9 @@
-"""An HTTP proxy in front of moto that records the DynamoDB action of every call it forwards."""
+"""An HTTP proxy in front of moto that records the DynamoDB action of every call it forwards,
+and can refuse some actions as IAM does when the role does not allow them."""
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -9,7 +11,8 @@ import httpx
 
 
 class RecordingProxy:
-    """Forwards DynamoDB calls to moto and records each call's action (``X-Amz-Target``).
+    """Forwards DynamoDB calls to moto and records each call's action (``X-Amz-Target``);
+    actions in ``refused`` get DynamoDB's AccessDeniedException instead of being forwarded.
 
     ``hang()`` makes it hold every call it receives without ever answering it (an endpoint that
     accepts and never replies); calls after ``release()`` are forwarded again.
@@ -17,6 +20,7 @@ class RecordingProxy:
 
     def __init__(self, upstream: str) -> None:
         self.actions: list[str] = []
+        self.refused: set[str] = set()
         self._answering = threading.Event()
         self._answering.set()
         proxy = self
@@ -25,12 +29,16 @@ class RecordingProxy:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 target = self.headers.get("X-Amz-Target", "")
-                proxy.actions.append("dynamodb:" + target.rpartition(".")[2])
+                action = "dynamodb:" + target.rpartition(".")[2]
+                proxy.actions.append(action)
                 if not proxy._answering.is_set():
                     # Held, then dropped unanswered: its client gave up long ago, and
                     # forwarding it late would only queue it before the calls that follow.
                     proxy._answering.wait(timeout=60)
                     self.close_connection = True
+                    return
+                if action in proxy.refused:
+                    self._deny(action)
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 reply = httpx.post(upstream, content=body, headers=headers, timeout=10)
@@ -41,6 +49,19 @@ class RecordingProxy:
                 self.send_header("Content-Length", str(len(reply.content)))
                 self.end_headers()
                 self.wfile.write(reply.content)
+
+            def _deny(self, action: str) -> None:
+                denial = json.dumps(
+                    {
+                        "__type": "com.amazon.coral.service#AccessDeniedException",
+                        "Message": f"not authorized to perform: {action}",
+                    }
+                ).encode()
+                self.send_response(400)
+                self.send_header("Content-Type", "application/x-amz-json-1.0")
+                self.send_header("Content-Length", str(len(denial)))
+                self.end_headers()
+                self.wfile.write(denial)
 
             def log_message(self, *args: object) -> None:
                 return None

@@ -3,37 +3,47 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 import threading
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .processes import free_port
 
-Mode = Literal["ok", "fail", "hang", "garbage", "short", "deny"]
+Mode = Literal["ok", "fail", "hang", "garbage", "short", "deny", "huge", "gzip", "trickle"]
 # What "deny" answers: a body with a secret and a path, which must never reach a client.
 DENIAL = "<html>denied: key=sk-live-123 at /srv/transformer/app.py:42</html>"
+
+_CHUNK = b"x" * 65536
 
 
 @dataclass
 class TransformerServer:
     """Upper-cases ``{"input": s}`` (or a batch, ``{"inputs": [...]}``) after ``delay_s``;
-    ``mode`` switches on failures.
+    ``mode`` switches on failures: ``huge`` streams ``huge_bytes`` of output per input,
+    ``gzip`` compresses a correct answer although the client asked for none, ``trickle``
+    sends one byte of an endless answer every 0.1 s.
 
     ``calls`` counts every string sent per input, ``requests`` the calls (a batch is one),
-    ``max_in_flight`` the most served at once, so tests can check exactly-once, batching and
-    concurrency without timing anything.
+    ``max_in_flight`` the most served at once, ``streamed_bytes`` what ``huge`` answers
+    produced before the client hung up, so tests can check exactly-once, batching,
+    concurrency and bounded reads without timing anything.
     """
 
     delay_s: float = 0.02
     mode: Mode = "ok"
+    huge_bytes: int = 20 * 1024 * 1024
+    streamed_bytes: int = 0
     port: int = field(default_factory=free_port)
     calls: Counter[str] = field(default_factory=Counter)
     requests: int = 0
@@ -57,6 +67,7 @@ class TransformerServer:
             self.calls.clear()
             self.requests = 0
             self.max_in_flight = 0
+            self.streamed_bytes = 0
 
     async def _transform(self, request: Request) -> Response:
         body = await request.json()
@@ -79,12 +90,41 @@ class TransformerServer:
                 return Response("not json", media_type="text/plain")
             if self.mode == "short":  # A batch answer that drops its last output.
                 return JSONResponse({"outputs": [s.upper() for s in inputs][:-1]})
+            if self.mode == "huge":
+                return StreamingResponse(self._huge(len(inputs), batched), 200)
+            if self.mode == "trickle":
+                return StreamingResponse(_trickle(), 200)
+            if self.mode == "gzip":
+                answer = json.dumps({"output": inputs[0].upper()}).encode()
+                return Response(
+                    gzip.compress(answer),
+                    media_type="application/json",
+                    headers={"Content-Encoding": "gzip"},
+                )
             if batched:
                 return JSONResponse({"outputs": [s.upper() for s in inputs]})
             return JSONResponse({"output": inputs[0].upper()})
         finally:
             with self._lock:
                 self.in_flight -= 1
+
+    async def _huge(self, count: int, batched: bool) -> AsyncIterator[bytes]:
+        """A valid answer of ``count`` outputs of ``huge_bytes`` each, made as it is sent."""
+        yield b'{"outputs": [' if batched else b'{"output": '
+        for index in range(count):
+            yield b', "' if index else b'"'
+            remaining = self.huge_bytes
+            while remaining > 0:
+                piece = _CHUNK[:remaining]
+                remaining -= len(piece)
+                with self._lock:
+                    self.streamed_bytes += len(piece)
+                yield piece
+                # Sending to a client that hung up returns at once: without a pause here,
+                # the server would never notice and make the whole answer for nobody.
+                await asyncio.sleep(0)
+            yield b'"'
+        yield b"]}" if batched else b"}"
 
     async def _calls(self, request: Request) -> Response:
         with self._lock:
@@ -121,3 +161,10 @@ class TransformerServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+async def _trickle() -> AsyncIterator[bytes]:
+    yield b'{"output": "'
+    while True:
+        await asyncio.sleep(0.1)
+        yield b"x"

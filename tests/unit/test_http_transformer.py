@@ -5,16 +5,29 @@ from __future__ import annotations
 import pytest
 
 from cache_service.errors import TransformerError, TransformerTimeout
-from cache_service.transformer import HttpTransformer, SimulatedTransformer
+from cache_service.http_transformer import HttpTransformer
+from cache_service.transformer import SimulatedTransformer
 from tests.support.processes import free_port
 from tests.support.transformer_server import TransformerServer
 
 
 def client(
-    url: str, *, timeout_s: float = 2.0, retries: int = 2, batched: bool = False
+    url: str,
+    *,
+    timeout_s: float = 2.0,
+    retries: int = 2,
+    batched: bool = False,
+    identity: str | None = None,
 ) -> HttpTransformer:
     return HttpTransformer(
-        url, timeout_s=timeout_s, retries=retries, batched=batched, backoff_s=0.001
+        url,
+        timeout_s=timeout_s,
+        retries=retries,
+        max_output_bytes_per_string=262_144,
+        max_output_bytes_per_call=4_194_304,
+        batched=batched,
+        identity=identity,
+        backoff_s=0.001,
     )
 
 
@@ -111,7 +124,7 @@ async def test_a_batch_answer_without_outputs_is_a_transformer_error(
 
 def test_the_identity_names_the_url_unless_set() -> None:
     assert client("http://t/x").identity == "http:http://t/x"
-    assert HttpTransformer("http://t/x", timeout_s=1, retries=0, identity="v2").identity == "v2"
+    assert client("http://t/x", identity="v2").identity == "v2"
 
 
 async def test_the_simulated_transformer_upper_cases() -> None:

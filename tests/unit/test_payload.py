@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cache_service.payload import interleave, payload_id, render, string_key, unique
+from cache_service.payload import interleave, payload_id, render, string_key, utf8_size
 
 IDENTITY = "upper-case@1"
 lists = st.lists(st.text(max_size=8), min_size=1, max_size=4)
@@ -87,5 +87,6 @@ def test_different_strings_never_share_a_string_key(a: str, b: str) -> None:
         assert string_key(IDENTITY, a) != string_key(IDENTITY, b)
 
 
-def test_unique_keeps_first_seen_order() -> None:
-    assert unique(["b", "a", "b", "c", "a"]) == ["b", "a", "c"]
+@given(st.text())
+def test_utf8_size_is_the_length_of_the_utf8_encoding(value: str) -> None:
+    assert utf8_size(value) == len(value.encode("utf-8", "surrogatepass"))

@@ -268,8 +268,22 @@ class DynamoDbStore:
         await self._each(keys, release)
 
     async def ping(self) -> None:
-        # An item read, not DescribeTable: the function's role may only touch items.
-        await self._run(lambda c, d: c.get_item(TableName=self._table, Key=_PING_KEY))
+        """A write and a read of one ping item: a table that reads but refuses writes (the
+        role lost a write action, writes throttled) must not be reported ready.
+
+        Items, not DescribeTable, because the function's role may only touch items. The
+        write costs one write request per check; see INSTRUCTIONS.md for why it is worth it.
+        """
+
+        def probe(client: DynamoDBClient, deadline: float) -> None:
+            client.put_item(
+                TableName=self._table,
+                Item={**_PING_KEY, "checked_at": {"N": str(int(time.time()))}},
+            )
+            _check(deadline)
+            client.get_item(TableName=self._table, Key=_PING_KEY)
+
+        await self._run(probe)
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False)

@@ -124,7 +124,7 @@ class MemoryStore:
                 del self._claims[key]
 
     async def ping(self) -> None:
-        return None
+        """Always ready: nothing here can refuse a write."""
 
     async def aclose(self) -> None:
         return None

@@ -44,6 +44,14 @@ _SCHEMA = (
     ) WITHOUT ROWID
     """,
     "DROP TABLE IF EXISTS leases",  # Left by versions before claims.
+    # One row, rewritten by every readiness check: a file that reads but cannot be written
+    # (read-only, full disk) must not be reported ready.
+    """
+    CREATE TABLE IF NOT EXISTS probe (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        checked_at REAL NOT NULL
+    )
+    """,
 )
 
 
@@ -86,8 +94,16 @@ class SqliteStore:
                 f"sqlite store did not answer within {self._timeout_s}s", self._retry_after_s
             ) from exc
         except sqlite3.Error as exc:
+            cause = f"{exc} ({exc.sqlite_errorname})" if exc.sqlite_errorname else str(exc)
+            log.warning("sqlite store at %s failed: %s", self._path, cause)
+            raise StoreUnavailable(f"sqlite store failed: {cause}", self._retry_after_s) from exc
+        except OSError as exc:
+            # Making the file's folder (a read-only parent, a full disk); the path is only
+            # logged, never put in what a client may see.
             log.warning("sqlite store at %s failed: %s", self._path, exc)
-            raise StoreUnavailable(f"sqlite store failed: {exc}", self._retry_after_s) from exc
+            raise StoreUnavailable(
+                f"sqlite store failed: {exc.strerror}", self._retry_after_s
+            ) from exc
 
     def _with_connection(self, work: Callable[[sqlite3.Connection], T], deadline: float) -> T:
         # Processes sharing the file can meet SQLITE_BUSY that the busy timeout does not cover
@@ -176,7 +192,18 @@ class SqliteStore:
         await self._run(release)
 
     async def ping(self) -> None:
-        await self._run(lambda connection: connection.execute("SELECT 1").fetchone())
+        """A real write, committed and flushed like an id's: reading alone succeeds on a
+        read-only file or a full disk, where every miss would fail."""
+
+        def probe(connection: sqlite3.Connection) -> None:
+            with _transaction(connection):
+                connection.execute(
+                    "INSERT INTO probe (id, checked_at) VALUES (1, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at",
+                    (time.time(),),
+                )
+
+        await self._run(probe)
 
     async def aclose(self) -> None:
         connection, self._connection = self._connection, None

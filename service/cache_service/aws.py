@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from mangum import Mangum
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+    from .lambda_observe import LambdaObservability
+
 log = logging.getLogger(__name__)
 
 LambdaEvent = dict[str, Any]
@@ -140,11 +142,20 @@ class LambdaHandler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._adapter: Mangum | None = None
         self._app: FastAPI | None = None
+        self._observe: LambdaObservability | None = None
 
     def __call__(self, event: LambdaEvent, context: Any) -> dict[str, Any]:
         if self._loop is None or self._loop.is_closed():
             self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
+        if self._observe is None:
+            # First, so that even the build's log lines (a configuration error) are JSON.
+            from .lambda_observe import LambdaObservability
+
+            self._observe = LambdaObservability()
+        return self._observe.invoke(self._serve, event, context)
+
+    def _serve(self, event: LambdaEvent, context: Any) -> dict[str, Any]:
         if self._adapter is None:
             # The imports and the app built here allocate objects that live as long as the
             # process: collecting meanwhile only costs cold-start time (7 % of its CPU, A/B).
@@ -174,6 +185,8 @@ class LambdaHandler:
             log.error("%s", describe_error(exc))
             return Mangum(NoStoreErrors(misconfigured), lifespan="off")
         self._app = create_app(settings)
+        if self._observe is not None:
+            self._observe.count(self._app.state.components.metrics)
         # Mangum's default text types suffice: nothing here is compressed, so every body
         # (JSON, HTML, Prometheus text) leaves as text and a REST API needs no binary types.
         app = InvocationBudget(NoStoreErrors(self._app), margin_s=settings.budget_margin_s)
@@ -185,7 +198,9 @@ class LambdaHandler:
             self._loop.run_until_complete(self._app.state.components.aclose())
         if self._loop is not None:
             self._loop.close()
-        self._app = self._adapter = self._loop = None
+        if self._observe is not None:
+            self._observe.close()
+        self._app = self._adapter = self._loop = self._observe = None
 
 
 handler = LambdaHandler()

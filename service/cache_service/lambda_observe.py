@@ -1,0 +1,158 @@
+"""Observability on Lambda, the AWS way: JSON logs, EMF metrics and X-Ray, via Powertools.
+
+Imported by ``LambdaHandler`` only, so the local server never loads Powertools: it keeps its
+text logs and Prometheus ``/metrics``, and its hit path does no work for any of this.
+
+Counting happens in one place, the app's Prometheus ``Metrics``. Once per invocation the
+counters' growth since the previous flush is written as CloudWatch Embedded Metric Format
+(one JSON document per dimension set, on stdout, where Lambda's log agent picks it up).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from prometheus_client import Counter
+
+from .metrics import Metrics
+from .request_id import RequestIdFilter
+
+DEFAULT_SERVICE = "cache-service"
+LabelKey = tuple[tuple[str, str], ...]
+
+
+def _totals(counter: Counter) -> Iterable[tuple[dict[str, str], float]]:
+    """(labels, value) of each child of ``counter``."""
+    for family in counter.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                yield sample.labels, sample.value
+
+
+class EmfExport:
+    """Writes what ``Metrics`` counted since the last flush as EMF documents.
+
+    Names and dimensions: ``Requests`` (route, status, cache), ``TransformerCalls`` (outcome),
+    ``TransformerStrings``, ``SingleFlightWaits`` (kind), ``ColdStart``; every document also
+    carries the ``service`` dimension.
+    """
+
+    def __init__(self, metrics: Metrics, *, namespace: str, service: str) -> None:
+        self._metrics = metrics
+        self._namespace = namespace
+        self._service = service
+        self._seen: dict[tuple[str, LabelKey], float] = {}
+
+    def flush(self, *, cold_start: bool) -> None:
+        """Emit the growth of each counter; nothing for counters that did not move."""
+        if cold_start:
+            self._emit("ColdStart", 1, {})
+        for labels, grew in self._growth("requests", self._metrics.requests):
+            route = f"{labels['method']} {labels['route']}"
+            cache = labels["cache"] or "none"
+            self._emit(
+                "Requests", grew, {"route": route, "status": labels["status"], "cache": cache}
+            )
+        for labels, grew in self._growth("calls", self._metrics.transformer_calls):
+            self._emit("TransformerCalls", grew, {"outcome": labels["outcome"]})
+        for _, grew in self._growth("strings", self._metrics.transformer_strings):
+            self._emit("TransformerStrings", grew, {})
+        for labels, grew in self._growth("waits", self._metrics.singleflight_waits):
+            self._emit("SingleFlightWaits", grew, {"kind": labels["kind"]})
+
+    def _growth(self, name: str, counter: Counter) -> Iterable[tuple[dict[str, str], float]]:
+        for labels, value in _totals(counter):
+            key = (name, tuple(sorted(labels.items())))
+            grew = value - self._seen.get(key, 0.0)
+            if grew > 0:
+                self._seen[key] = value
+                yield labels, grew
+
+    def _emit(self, name: str, value: float, dimensions: dict[str, str]) -> None:
+        # single_metric: one document per dimension set (EMF has one set per document).
+        with single_metric(
+            name=name,
+            unit=MetricUnit.Count,
+            value=value,
+            namespace=self._namespace,
+            default_dimensions={"service": self._service, **dimensions},
+        ):
+            pass
+
+
+class JsonLogs:
+    """Every stdlib log line as one Powertools JSON object on stdout.
+
+    Keys beyond Powertools' own: ``correlation_id`` (API Gateway's request id),
+    ``cold_start``, ``function_request_id`` (Lambda's) and ``request_id`` (X-Request-ID).
+    """
+
+    def __init__(self, *, service: str, level: str) -> None:
+        self.formatter = LambdaPowertoolsFormatter(service=service)
+        self._handler = logging.StreamHandler(sys.stdout)
+        self._handler.setFormatter(self.formatter)
+        self._handler.addFilter(RequestIdFilter())
+        root = logging.getLogger()
+        # Lambda's runtime client put its own text handler on the root logger: replaced, so
+        # that each line is written once, as JSON. Handlers anyone else added stay.
+        self._replaced = [h for h in root.handlers if type(h).__module__.startswith("awslambdaric")]
+        self._level = root.level
+        for handler in self._replaced:
+            root.removeHandler(handler)
+        root.addHandler(self._handler)
+        root.setLevel(level)
+
+    def start(self, event: dict[str, Any], context: Any, *, cold_start: bool) -> None:
+        request_context = event.get("requestContext") or {}
+        self.formatter.append_keys(
+            correlation_id=request_context.get("requestId"),
+            cold_start=cold_start,
+            function_request_id=getattr(context, "aws_request_id", None),
+        )
+
+    def close(self) -> None:
+        """Put the root logger back as it was (tests run many handlers in one process)."""
+        root = logging.getLogger()
+        root.removeHandler(self._handler)
+        for handler in self._replaced:
+            root.addHandler(handler)
+        root.setLevel(self._level)
+
+
+class LambdaObservability:
+    """Logs and metrics around each invocation; built once per execution environment."""
+
+    def __init__(self) -> None:
+        self._service = os.environ.get("POWERTOOLS_SERVICE_NAME", DEFAULT_SERVICE)
+        self._namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_SERVICE)
+        level = os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO")
+        self.logs = JsonLogs(service=self._service, level=level)
+        self.emf: EmfExport | None = None
+        self._cold = True
+
+    def count(self, metrics: Metrics) -> None:
+        """Export what ``metrics`` counts (not called when the settings are invalid)."""
+        self.emf = EmfExport(metrics, namespace=self._namespace, service=self._service)
+
+    def invoke(
+        self,
+        call: Callable[[dict[str, Any], Any], dict[str, Any]],
+        event: dict[str, Any],
+        context: Any,
+    ) -> dict[str, Any]:
+        cold, self._cold = self._cold, False
+        self.logs.start(event, context, cold_start=cold)
+        try:
+            return call(event, context)
+        finally:
+            if self.emf is not None:
+                self.emf.flush(cold_start=cold)
+
+    def close(self) -> None:
+        self.logs.close()

@@ -1,0 +1,173 @@
+"""On Lambda: JSON log lines with the correlation id, EMF metrics flushed once per invocation."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from cache_service.aws import LambdaHandler
+from cache_service.settings import Settings
+from tests.aws.conftest import SETTINGS, Invoker
+
+NAMESPACE = "CacheServiceTest"
+API_GATEWAY_REQUEST_ID = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"  # tests/aws/events.py
+
+
+@pytest.fixture(autouse=True)
+def powertools_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the stack sets in the function's environment."""
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "cache-service")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: connecting to it is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def failing_transformer() -> Iterator[Invoker]:
+    """REST API events through a handler whose HTTP transformer refuses connections."""
+    settings = {
+        **SETTINGS,
+        "transformer_url": f"http://127.0.0.1:{closed_port()}/transform",
+        "transformer_retries": 0,
+    }
+    handler = LambdaHandler(lambda: Settings.model_validate(settings))
+    yield Invoker(handler, "rest")
+    handler.close()
+
+
+def documents(out: str) -> list[dict[str, Any]]:
+    """Every stdout line, parsed: each must be one JSON object."""
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def emf(out: str) -> dict[str, list[dict[str, Any]]]:
+    """metric name -> the EMF documents that carry it."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for document in documents(out):
+        if "_aws" not in document:
+            continue
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                found.setdefault(metric["Name"], []).append(document)
+    return found
+
+
+def dimension_names(document: dict[str, Any]) -> list[str]:
+    return sorted(document["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0])
+
+
+def test_a_log_line_is_json_with_correlation_id_cold_start_and_request_id(
+    failing_transformer: Invoker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reply = failing_transformer(
+        "POST",
+        "/payload",
+        headers={"Content-Type": "application/json", "X-Request-ID": "client-id-1"},
+        body=json.dumps({"list_1": ["a"], "list_2": ["b"]}).encode(),
+    )
+    assert reply.status == 502
+    logs = [d for d in documents(capsys.readouterr().out) if "level" in d]
+    error = next(d for d in logs if d["level"] == "ERROR")
+    assert error["correlation_id"] == API_GATEWAY_REQUEST_ID
+    assert error["cold_start"] is True
+    assert error["request_id"] == "client-id-1"
+    assert error["service"] == "cache-service"
+    assert error["message"].startswith("502 for POST /prod/payload")
+
+
+def test_only_the_first_invocation_is_a_cold_start(
+    failing_transformer: Invoker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = json.dumps({"list_1": ["a"], "list_2": ["b"]}).encode()
+    headers = {"Content-Type": "application/json"}
+    failing_transformer("POST", "/payload", headers=headers, body=body)
+    capsys.readouterr()
+    failing_transformer("POST", "/payload", headers=headers, body=body)
+    logs = [d for d in documents(capsys.readouterr().out) if "level" in d]
+    assert logs
+    assert all(d["cold_start"] is False for d in logs)
+
+
+def test_invalid_settings_are_logged_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    handler = LambdaHandler(lambda: Settings.model_validate({"store": "nowhere"}))
+    try:
+        reply = Invoker(handler, "http")("GET", "/health")
+    finally:
+        handler.close()
+    assert reply.status == 500
+    error = next(d for d in documents(capsys.readouterr().out) if d.get("level") == "ERROR")
+    assert "CACHE_STORE" in error["message"]
+    assert error["cold_start"] is True
+
+
+def test_requests_are_counted_by_route_status_and_cache_in_emf(
+    lambda_handler: LambdaHandler, capsys: pytest.CaptureFixture[str]
+) -> None:
+    invoke = Invoker(lambda_handler, "rest")
+    invoke.post({"list_1": ["a"], "list_2": ["b"]})
+    requests = emf(capsys.readouterr().out)["Requests"]
+    assert len(requests) == 1
+    document = requests[0]
+    assert document["_aws"]["CloudWatchMetrics"][0]["Namespace"] == NAMESPACE
+    assert dimension_names(document) == ["cache", "route", "service", "status"]
+    assert (document["route"], document["status"], document["cache"]) == (
+        "POST /payload",
+        "201",
+        "MISS",
+    )
+    assert document["Requests"] == [1.0]
+
+
+def test_a_hit_is_counted_with_its_cache_outcome(
+    lambda_handler: LambdaHandler, capsys: pytest.CaptureFixture[str]
+) -> None:
+    invoke = Invoker(lambda_handler, "rest")
+    invoke.post({"list_1": ["a"], "list_2": ["b"]})
+    capsys.readouterr()
+    invoke.post({"list_1": ["a"], "list_2": ["b"]})
+    (document,) = emf(capsys.readouterr().out)["Requests"]
+    assert (document["status"], document["cache"], document["Requests"]) == ("200", "HIT", [1.0])
+
+
+def test_transformer_calls_and_strings_are_in_emf(
+    lambda_handler: LambdaHandler, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Invoker(lambda_handler, "rest").post({"list_1": ["a", "b"], "list_2": ["c", "a"]})
+    found = emf(capsys.readouterr().out)
+    (calls,) = found["TransformerCalls"]
+    assert (calls["outcome"], calls["TransformerCalls"]) == ("ok", [1.0])
+    (strings,) = found["TransformerStrings"]
+    assert strings["TransformerStrings"] == [3.0]
+
+
+def test_cold_start_is_counted_once(
+    lambda_handler: LambdaHandler, capsys: pytest.CaptureFixture[str]
+) -> None:
+    invoke = Invoker(lambda_handler, "url")
+    invoke("GET", "/health")
+    first = emf(capsys.readouterr().out)
+    invoke("GET", "/health")
+    second = emf(capsys.readouterr().out)
+    assert [d["ColdStart"] for d in first["ColdStart"]] == [[1.0]]
+    assert "ColdStart" not in second
+
+
+def test_a_warm_invocation_emits_only_what_it_counted(
+    lambda_handler: LambdaHandler, capsys: pytest.CaptureFixture[str]
+) -> None:
+    invoke = Invoker(lambda_handler, "rest")
+    invoke.post({"list_1": ["a"], "list_2": ["b"]})
+    capsys.readouterr()
+    invoke("GET", "/health")
+    found = emf(capsys.readouterr().out)
+    assert sorted(found) == ["Requests"]
+    assert found["Requests"][0]["route"] == "GET /health"

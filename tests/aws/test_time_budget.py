@@ -46,13 +46,15 @@ def warm(handler: LambdaHandler) -> None:
     handler(event_for("rest", "GET", "/health"), ContextWithLittleTime(20_000))
 
 
-def post(handler: LambdaHandler, remaining_ms: int) -> tuple[Reply, float]:
+def post(
+    handler: LambdaHandler, remaining_ms: int, document: dict[str, list[str]] = DOCUMENT
+) -> tuple[Reply, float]:
     event = event_for(
         "rest",
         "POST",
         "/payload",
         headers={"Content-Type": "application/json"},
-        body=json.dumps(DOCUMENT).encode(),
+        body=json.dumps(document).encode(),
     )
     started = time.monotonic()
     reply = Reply(handler(event, ContextWithLittleTime(remaining_ms)))
@@ -91,16 +93,7 @@ def test_a_waiter_on_another_process_s_work_answers_503_before_its_invocation_en
         handler._loop.run_until_complete(  # type: ignore[union-attr]
             store.claim([payload_key], "another-process", 60)
         )
-        event = event_for(
-            "rest",
-            "POST",
-            "/payload",
-            headers={"Content-Type": "application/json"},
-            body=json.dumps(other).encode(),
-        )
-        started = time.monotonic()
-        reply = Reply(handler(event, ContextWithLittleTime(1200)))
-        took = time.monotonic() - started
+        reply, took = post(handler, remaining_ms=1200, document=other)
     finally:
         handler.close()
     print(f"waiter answered {reply.status} after {took:.2f}s of a 1.2 s invocation")

@@ -10,6 +10,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops the SYNs of a 16-thread pool connecting at
+    # once (each retried a second later); an endpoint has no such limit.
+    request_queue_size = 128
+
+
 class RecordingProxy:
     """Forwards DynamoDB calls to moto and records each call's action (``X-Amz-Target``);
     actions in ``refused`` get DynamoDB's AccessDeniedException instead of being forwarded.
@@ -66,7 +72,7 @@ class RecordingProxy:
             def log_message(self, *args: object) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

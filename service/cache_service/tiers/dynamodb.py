@@ -24,13 +24,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as EndpointUnreachable
 
 from ..claims import ClaimResult, Completion
 from ..errors import StoreUnavailable
@@ -435,7 +430,8 @@ def _transient(exc: ClientError | BotoCoreError) -> bool:
     """Throttling, a server error or a lost connection: worth one more try within the bound."""
     if isinstance(exc, ClientError):
         return exc.response.get("Error", {}).get("Code") in _TRANSIENT_CODES
-    return isinstance(exc, EndpointConnectionError | ConnectionClosedError | ReadTimeoutError)
+    # Connecting failed or timed out; a read timed out or the connection closed mid-answer.
+    return isinstance(exc, EndpointUnreachable | HTTPClientError)
 
 
 def _check(deadline: float) -> None:

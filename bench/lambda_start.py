@@ -33,6 +33,7 @@ from tests.support.lambda_assets import LambdaAssets, Python312Missing, build_as
 from tests.support.lambda_runtime import LambdaFunction, RuntimeApi
 
 BASELINE = Path(__file__).with_name("lambda_baseline.py")
+UNOBSERVED = Path(__file__).with_name("lambda_unobserved.py")
 HEALTH = event_for("rest", "GET", "/health")
 #: What the stack sets (DynamoDB and Redis): /health connects to neither, but imports both.
 AS_DEPLOYED = {
@@ -70,12 +71,16 @@ async def cold_start(case: ColdCase) -> None:
 
 
 def cold_cases(root: Path) -> list[ColdCase]:
-    """The baseline, the service (memory store; as deployed), and the service without bytecode."""
+    """The baseline; the service as shipped, without X-Ray, without Powertools, as deployed;
+    and the service without bytecode. Tracing is on wherever it is not turned off: the Runtime
+    API samples every invocation, as Lambda does a cold start's first request most often."""
     assets = build_assets(root / "task")
     bare_task = root / "task-baseline"
     bare_task.mkdir()
     shutil.copy(BASELINE, bare_task / BASELINE.name)
     _compile(assets.python, bare_task)
+    shutil.copy(UNOBSERVED, assets.task / UNOBSERVED.name)
+    _compile(assets.python, assets.task)
     no_pyc = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(assets.task, root / "plain" / "task", ignore=no_pyc)
     shutil.copytree(assets.layer, root / "plain" / "layer", ignore=no_pyc)
@@ -83,9 +88,13 @@ def cold_cases(root: Path) -> list[ColdCase]:
     service = "cache_service.aws.handler"
     memory = {"CACHE_STORE": "memory"}
     baseline = replace(assets, task=bare_task)
+    no_xray = {**memory, "POWERTOOLS_TRACE_DISABLED": "true"}
+    unobserved = "lambda_unobserved.handler"
     return [
         ColdCase("bare FastAPI + Mangum (baseline)", baseline, "lambda_baseline.handler", {}),
         ColdCase("cache-service, memory store", assets, service, memory),
+        ColdCase("cache-service, memory store, X-Ray off", assets, service, no_xray),
+        ColdCase("cache-service, memory store, no Powertools", assets, unobserved, memory),
         ColdCase("cache-service as deployed (DynamoDB + Redis set)", assets, service, AS_DEPLOYED),
         ColdCase("cache-service, memory store, no bytecode (before)", without, service, memory),
     ]

@@ -29,6 +29,7 @@ from .wakeups import NoWakeups, Wakeups
 # redis and httpx cost a Lambda cold start hundreds of milliseconds when nothing uses them.
 if TYPE_CHECKING:
     from .tiers.redis import RedisConnection
+    from .tracing import Spans
 
 log = logging.getLogger(__name__)
 
@@ -124,22 +125,36 @@ def build_redis(settings: Settings, metrics: Metrics) -> RedisConnection | None:
     )
 
 
-def build_components(settings: Settings) -> Components:
-    """Wire the service from settings. Nothing connects here: every client is lazy."""
+def build_components(settings: Settings, spans: Spans | None = None) -> Components:
+    """Wire the service from settings. Nothing connects here: every client is lazy.
+
+    With ``spans``, every call to the transformer, the store and Redis is traced.
+    """
     metrics = Metrics()
     transformer = build_transformer(settings)
-    caches: list[CacheTier] = [MemoryCache(settings.l1_max_entries, settings.l1_max_bytes)]
-    redis = build_redis(settings, metrics)
+    redis_cache: CacheTier | None = None
     wakeups: Wakeups = NoWakeups()
+    redis = build_redis(settings, metrics)
     if redis is not None:
         from .tiers.redis import RedisCache
         from .tiers.redis_wakeups import RedisWakeups
 
-        caches.append(RedisCache(redis, prefix=settings.redis_prefix, ttl_s=settings.redis_ttl_s))
+        redis_cache = RedisCache(redis, prefix=settings.redis_prefix, ttl_s=settings.redis_ttl_s)
         wakeups = RedisWakeups(
             redis, prefix=settings.redis_prefix, reconnect_s=settings.redis_cooldown_s
         )
     store = build_store(settings, transformer.identity)
+    if spans is not None:
+        from .tracing import TracedCache, TracedStore, TracedTransformer, TracedWakeups
+
+        transformer = TracedTransformer(transformer, spans)
+        store = TracedStore(store, spans)
+        if redis_cache is not None:
+            redis_cache = TracedCache(redis_cache, spans)
+            wakeups = TracedWakeups(wakeups, spans)
+    caches: list[CacheTier] = [MemoryCache(settings.l1_max_entries, settings.l1_max_bytes)]
+    if redis_cache is not None:
+        caches.append(redis_cache)
     waits = metrics.singleflight_waits
     flight = SingleFlight(
         store,
@@ -173,10 +188,10 @@ def build_components(settings: Settings) -> Components:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, spans: Spans | None = None) -> FastAPI:
     """The ASGI app for ``settings`` (read from the environment when not given)."""
     settings = settings or Settings()
-    components = build_components(settings)
+    components = build_components(settings, spans)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -137,8 +137,13 @@ class LambdaHandler:
     a library) can swap the loop under clients that already hold connections.
     """
 
-    def __init__(self, settings: Callable[[], Settings] = Settings) -> None:
+    def __init__(
+        self, settings: Callable[[], Settings] = Settings, *, observe: bool = True
+    ) -> None:
+        """``observe=False`` leaves Powertools out (plain logs, no EMF, no X-Ray): the
+        benchmarks' measure of what observability costs a cold start."""
         self._settings = settings
+        self._observing = observe
         self._loop: asyncio.AbstractEventLoop | None = None
         self._adapter: Mangum | None = None
         self._app: FastAPI | None = None
@@ -148,11 +153,13 @@ class LambdaHandler:
         if self._loop is None or self._loop.is_closed():
             self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
-        if self._observe is None:
+        if self._observe is None and self._observing:
             # First, so that even the build's log lines (a configuration error) are JSON.
             from .lambda_observe import LambdaObservability
 
             self._observe = LambdaObservability()
+        if self._observe is None:
+            return self._serve(event, context)
         return self._observe.invoke(self._serve, event, context)
 
     def _serve(self, event: LambdaEvent, context: Any) -> dict[str, Any]:
@@ -184,7 +191,8 @@ class LambdaHandler:
             # every request with a JSON 500 (not a Lambda error) and say why in the logs.
             log.error("%s", describe_error(exc))
             return Mangum(NoStoreErrors(misconfigured), lifespan="off")
-        self._app = create_app(settings)
+        spans = self._observe.spans(settings) if self._observe is not None else None
+        self._app = create_app(settings, spans)
         if self._observe is not None:
             self._observe.count(self._app.state.components.metrics)
         # Mangum's default text types suffice: nothing here is compressed, so every body

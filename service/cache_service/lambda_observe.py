@@ -6,15 +6,20 @@ text logs and Prometheus ``/metrics``, and its hit path does no work for any of 
 Counting happens in one place, the app's Prometheus ``Metrics``. Once per invocation the
 counters' growth since the previous flush is written as CloudWatch Embedded Metric Format
 (one JSON document per dimension set, on stdout, where Lambda's log agent picks it up).
+
+Tracing: Powertools' Tracer opens a ``## handler`` subsegment per invocation (annotated with
+``ColdStart`` and ``Service``) and patches botocore when the store is DynamoDB; ``XRaySpans``
+adds one subsegment per call to the transformer, the store and Redis under it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -22,6 +27,10 @@ from prometheus_client import Counter
 
 from .metrics import Metrics
 from .request_id import RequestIdFilter
+from .settings import Settings, StoreKind
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
 
 DEFAULT_SERVICE = "cache-service"
 LabelKey = tuple[tuple[str, str], ...]
@@ -125,8 +134,61 @@ class JsonLogs:
         root.setLevel(self._level)
 
 
+class XRaySpans:
+    """``tracing.Spans`` as X-Ray subsegments of the invocation's current one.
+
+    Made beside the X-Ray SDK's own entity stack, not on it: that stack is one per thread,
+    so two asyncio tasks of one invocation that each opened a subsegment there would nest
+    inside each other and close each other's (aws/aws-xray-sdk-python#164, which Powertools'
+    Tracer documentation warns of). Our spans are leaves, so each is attached to the entity
+    current on the event loop's thread (the ``## handler`` subsegment) and, once closed,
+    streamed to the daemon as the SDK does on Lambda (its streaming threshold is 0 there).
+    """
+
+    def __init__(self, recorder: Any) -> None:
+        self._recorder = recorder
+
+    @contextlib.contextmanager
+    def span(self, name: str, *, keys: int) -> Iterator[None]:
+        from aws_xray_sdk.core.models.subsegment import Subsegment
+        from aws_xray_sdk.core.utils import stacktrace
+
+        parent = self._recorder.get_trace_entity()
+        if not getattr(parent, "sampled", False):
+            # Not sampled, or no trace header (Lambda's init phase): a dummy, nothing to send.
+            yield
+            return
+        segment = parent.parent_segment if isinstance(parent, Subsegment) else parent
+        subsegment = Subsegment(name, "remote", segment)
+        subsegment.put_metadata("keys", keys, "cache-service")
+        parent.add_subsegment(subsegment)
+        try:
+            yield
+        except Exception as exc:
+            limit = self._recorder.max_trace_back
+            subsegment.add_exception(exc, stacktrace.get_stacktrace(limit=limit))
+            raise
+        finally:
+            subsegment.close()
+            self._recorder.stream_subsegments()
+
+
+def tracing_enabled() -> bool:
+    """Whether to trace, decided as Powertools' Tracer decides it (so it can stay unimported).
+
+    On in a Lambda execution environment unless ``POWERTOOLS_TRACE_DISABLED`` is true; off
+    under SAM's local emulator, where no X-Ray daemon listens.
+    """
+    disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").lower()
+    return (
+        bool(os.environ.get("LAMBDA_TASK_ROOT"))
+        and not os.environ.get("AWS_SAM_LOCAL")
+        and disabled not in {"1", "true", "y", "yes", "t", "on"}
+    )
+
+
 class LambdaObservability:
-    """Logs and metrics around each invocation; built once per execution environment."""
+    """Logs, metrics and traces around each invocation; built once per execution environment."""
 
     def __init__(self) -> None:
         self._service = os.environ.get("POWERTOOLS_SERVICE_NAME", DEFAULT_SERVICE)
@@ -135,6 +197,23 @@ class LambdaObservability:
         self.logs = JsonLogs(service=self._service, level=level)
         self.emf: EmfExport | None = None
         self._cold = True
+        self._tracer: Tracer | None = None
+        if tracing_enabled():
+            from aws_lambda_powertools import Tracer
+
+            # Nothing patched here: httpx and sqlite3 calls would open subsegments on the
+            # shared per-thread stack (see XRaySpans); botocore is patched in ``spans``.
+            self._tracer = Tracer(service=self._service, auto_patch=False)
+
+    def spans(self, settings: Settings) -> XRaySpans | None:
+        """The spans the app's ports report to, or None when tracing is off."""
+        if self._tracer is None:
+            return None
+        if settings.store is StoreKind.DYNAMODB:
+            # Each DynamoDB request (retries included) as an ``aws`` subsegment with its
+            # operation and table. boto3 runs in worker threads, each with its own stack.
+            self._tracer.patch(["botocore"])
+        return XRaySpans(self._tracer.provider)
 
     def count(self, metrics: Metrics) -> None:
         """Export what ``metrics`` counts (not called when the settings are invalid)."""
@@ -149,7 +228,14 @@ class LambdaObservability:
         cold, self._cold = self._cold, False
         self.logs.start(event, context, cold_start=cold)
         try:
-            return call(event, context)
+            if self._tracer is None:
+                return call(event, context)
+            # What Powertools' capture_lambda_handler records, under a fixed name, and without
+            # the response: a whole payload, far over a segment's 64 kB.
+            with self._tracer.provider.in_subsegment("## handler") as subsegment:
+                subsegment.put_annotation("ColdStart", cold)
+                subsegment.put_annotation("Service", self._service)
+                return call(event, context)
         finally:
             if self.emf is not None:
                 self.emf.flush(cold_start=cold)

@@ -6,6 +6,10 @@ queued, and posts its answer or its error back. ``LambdaFunction`` is that proce
 3.12 running ``awslambdaric`` (the client the AWS base images use) with the asset folders on
 ``PYTHONPATH`` in Lambda's order (``/var/task``, then ``/opt/python``, then the runtime's
 own folder) and bytecode writing off, as on Lambda's read-only file systems.
+
+Every invocation carries an X-Ray trace header as active tracing gives it (root, parent,
+sampled), and the function sends its trace data to ``AWS_XRAY_DAEMON_ADDRESS`` over UDP, as
+to Lambda's daemon; nothing need listen there.
 """
 
 from __future__ import annotations
@@ -48,6 +52,13 @@ class _Invocation:
     payload: bytes
     deadline_ms: int
     answer: asyncio.Future[bytes]
+    trace_header: str
+
+
+def trace_header() -> str:
+    """A new trace's ``Lambda-Runtime-Trace-Id``: what Lambda sends when it samples a request."""
+    root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+    return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=1"
 
 
 @dataclass
@@ -57,6 +68,8 @@ class RuntimeApi:
     timeout_s: float = 28.0
     port: int = field(default_factory=free_port)
     init_error: bytes | None = None
+    #: The trace header of each invocation handed to the function, in order.
+    trace_headers: list[str] = field(default_factory=list)
     # None wakes a poller when the API stops.
     _queue: asyncio.Queue[_Invocation | None] = field(default_factory=asyncio.Queue)
     _pending: dict[str, _Invocation] = field(default_factory=dict)
@@ -110,6 +123,7 @@ class RuntimeApi:
             payload=json.dumps(event).encode(),
             deadline_ms=int((time.time() + self.timeout_s) * 1000),
             answer=loop.create_future(),
+            trace_header=trace_header(),
         )
         self._pending[invocation.request_id] = invocation
         await self._queue.put(invocation)
@@ -137,11 +151,12 @@ class RuntimeApi:
             invocation = await self._queue.get()
         if invocation is None:
             return JSONResponse({"errorType": "RuntimeApiStopped"}, status_code=503)
+        self.trace_headers.append(invocation.trace_header)
         headers = {
             "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
             "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
             "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN,
-            "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}",
+            "Lambda-Runtime-Trace-Id": invocation.trace_header,
         }
         return Response(invocation.payload, headers=headers, media_type="application/json")
 
@@ -197,6 +212,9 @@ class LambdaFunction:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_mb),
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
+            # Lambda's daemon listens on 169.254.79.129:2000; here the SDK's default address.
+            "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
             **self.environment,
         }
 

@@ -1,0 +1,276 @@
+"""X-Ray on Lambda: each invocation's calls to the transformer, the store and Redis as subsegments.
+
+The handler runs in AWS's runtime client (CPython 3.12, the stack's assets), which puts each
+invocation's trace header in ``_X_AMZN_TRACE_ID``; the X-Ray SDK sends what it records over
+UDP to ``AWS_XRAY_DAEMON_ADDRESS``, here a socket the test reads, as Lambda's daemon would.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.aws.events import event_for
+from tests.support.lambda_assets import LambdaAssets, Python312Missing, build_assets
+from tests.support.lambda_runtime import LambdaFunction, RuntimeApi
+from tests.support.moto_process import MotoServer
+from tests.support.redis_process import RedisServer
+
+HANDLER = "cache_service.aws.handler"
+PAYLOAD = {"list_1": ["alpha", "beta", "gamma"], "list_2": ["delta", "epsilon", "zeta"]}
+Entity = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory: pytest.TempPathFactory) -> LambdaAssets:
+    try:
+        return build_assets(tmp_path_factory.mktemp("task"))
+    except Python312Missing as exc:
+        pytest.skip(str(exc))
+
+
+class Daemon:
+    """A stand-in for the X-Ray daemon: the UDP socket the SDK sends its documents to."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.settimeout(0.2)
+        self.address = f"127.0.0.1:{self._socket.getsockname()[1]}"
+
+    def entities(self, *, until_name: str = "## handler", timeout_s: float = 10) -> list[Entity]:
+        """Every document received until one named ``until_name`` arrived (and a short drain)."""
+        received: list[Entity] = []
+        deadline = time.monotonic() + timeout_s
+        seen_until = False
+        while time.monotonic() < deadline:
+            try:
+                datagram = self._socket.recv(65536)
+            except TimeoutError:
+                if seen_until:
+                    break
+                continue
+            header, _, body = datagram.decode().partition("\n")
+            assert json.loads(header) == {"format": "json", "version": 1}
+            entity = json.loads(body)
+            received.append(entity)
+            seen_until = seen_until or entity["name"] == until_name
+        assert seen_until, f"no {until_name!r} within {timeout_s} s: {received}"
+        return received
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+@pytest.fixture
+def daemon() -> Iterator[Daemon]:
+    listening = Daemon()
+    yield listening
+    listening.close()
+
+
+@dataclass
+class Traced:
+    """One execution environment whose trace data goes to ``daemon``."""
+
+    function: LambdaFunction
+    api: RuntimeApi
+    daemon: Daemon
+
+    async def invoke(self, event: Mapping[str, Any]) -> tuple[Any, list[Entity]]:
+        answer = await self.function.invoke(event)
+        return answer, self.daemon.entities()
+
+
+@pytest.fixture
+async def start(assets: LambdaAssets, daemon: Daemon) -> AsyncIterator[Any]:
+    """``await start(environment)``: a function process tracing to ``daemon``."""
+    started: list[Traced] = []
+
+    async def starting(environment: Mapping[str, str]) -> Traced:
+        api = await RuntimeApi(timeout_s=90).start()
+        variables = {
+            "AWS_XRAY_DAEMON_ADDRESS": daemon.address,
+            "POWERTOOLS_SERVICE_NAME": "cache-service",
+            "CACHE_TRANSFORMER_DELAY_MS": "50",
+            **environment,
+        }
+        function = await LambdaFunction(assets, HANDLER, api, variables).start()
+        started.append(Traced(function, api, daemon))
+        return started[-1]
+
+    yield starting
+    for traced in started:
+        await traced.function.stop()
+        await traced.api.stop()
+
+
+def trace_parts(header: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in header.split(";"))
+
+
+def named(entities: list[Entity], name: str) -> list[Entity]:
+    return [entity for entity in entities if entity["name"] == name]
+
+
+def handler_of(entities: list[Entity]) -> Entity:
+    (handler,) = named(entities, "## handler")
+    return handler
+
+
+def post(document: Any) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json"}
+    return event_for(
+        "rest", "POST", "/payload", headers=headers, body=json.dumps(document).encode()
+    )
+
+
+def sqlite(tmp_path: Path) -> dict[str, str]:
+    return {"CACHE_STORE": "sqlite", "CACHE_SQLITE_PATH": str(tmp_path / "cache.db")}
+
+
+async def test_the_handler_subsegment_belongs_to_the_invocations_trace(
+    start: Any, tmp_path: Path
+) -> None:
+    traced = await start(sqlite(tmp_path))
+    answer, entities = await traced.invoke(post(PAYLOAD))
+    assert answer["statusCode"] == 201
+    header = trace_parts(traced.api.trace_headers[-1])
+    handler = handler_of(entities)
+    assert handler["trace_id"] == header["Root"]
+    assert handler["parent_id"] == header["Parent"]
+    assert handler["annotations"] == {"ColdStart": True, "Service": "cache-service"}
+
+
+async def test_a_miss_traces_each_transformer_and_store_call_under_the_handler(
+    start: Any, tmp_path: Path
+) -> None:
+    traced = await start(sqlite(tmp_path))
+    answer, entities = await traced.invoke(post(PAYLOAD))
+    assert answer["statusCode"] == 201
+    handler = handler_of(entities)
+    (transform,) = named(entities, "transformer.transform")
+    assert transform["metadata"] == {"cache-service": {"keys": 6}}
+    for name in ("sqlite.get_many", "sqlite.claim", "sqlite.complete", "transformer.transform"):
+        for span in named(entities, name):
+            assert span["parent_id"] == handler["id"], span
+            assert span["trace_id"] == handler["trace_id"]
+            assert span["namespace"] == "remote"
+            assert handler["start_time"] <= span["start_time"] <= span["end_time"]
+            assert span["end_time"] <= handler["end_time"]
+    # The payload is claimed and completed too, not only its strings.
+    assert len(named(entities, "sqlite.claim")) >= 2
+    assert len(named(entities, "sqlite.complete")) >= 2
+
+
+async def test_concurrent_transformer_calls_are_sibling_subsegments(
+    start: Any, tmp_path: Path
+) -> None:
+    # One string per call: six calls at once, in six asyncio tasks of one invocation.
+    traced = await start({**sqlite(tmp_path), "CACHE_TRANSFORMER_BATCH_SIZE": "1"})
+    answer, entities = await traced.invoke(post(PAYLOAD))
+    assert answer["statusCode"] == 201
+    handler = handler_of(entities)
+    calls = named(entities, "transformer.transform")
+    assert len(calls) == 6
+    assert {call["parent_id"] for call in calls} == {handler["id"]}
+    assert all("subsegments" not in call for call in calls)  # none inside another
+    # They did overlap: each started before the first one ended.
+    first_end = min(call["end_time"] for call in calls)
+    assert all(call["start_time"] < first_end for call in calls)
+
+
+async def test_a_warm_invocation_is_a_new_trace_without_a_cold_start(
+    start: Any, tmp_path: Path
+) -> None:
+    traced = await start(sqlite(tmp_path))
+    posted, _ = await traced.invoke(post(PAYLOAD))
+    location = json.loads(posted["body"])["id"]
+    answer, entities = await traced.invoke(event_for("rest", "GET", f"/payload/{location}"))
+    assert answer["statusCode"] == 200
+    handler = handler_of(entities)
+    assert handler["trace_id"] == trace_parts(traced.api.trace_headers[-1])["Root"]
+    assert handler["annotations"]["ColdStart"] is False
+    # A hit in the process's own memory calls nothing that is traced.
+    assert [entity["name"] for entity in entities] == ["## handler"]
+
+
+async def test_a_failed_transformer_call_is_a_fault_with_its_exception(
+    start: Any, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on: refused at once
+        probe.bind(("127.0.0.1", 0))
+        refused = f"http://127.0.0.1:{probe.getsockname()[1]}/transform"
+    traced = await start(
+        {**sqlite(tmp_path), "CACHE_TRANSFORMER_URL": refused, "CACHE_TRANSFORMER_RETRIES": "0"}
+    )
+    answer, entities = await traced.invoke(post(PAYLOAD))
+    assert answer["statusCode"] == 502
+    calls = named(entities, "transformer.transform")
+    assert calls
+    for call in calls:
+        assert call["fault"] is True
+        (exception,) = call["cause"]["exceptions"]
+        assert exception["type"] == "TransformerError"
+
+
+async def test_redis_reads_writes_and_wakeups_are_traced(
+    start: Any, tmp_path: Path, redis_server: RedisServer, redis_prefix: str
+) -> None:
+    traced = await start(
+        {
+            **sqlite(tmp_path),
+            "CACHE_REDIS_URL": redis_server.url,
+            "CACHE_REDIS_PREFIX": redis_prefix,
+        }
+    )
+    answer, entities = await traced.invoke(post(PAYLOAD))
+    assert answer["statusCode"] == 201
+    handler = handler_of(entities)
+    for name in ("redis.get_many", "redis.set_many", "redis.announce"):
+        spans = named(entities, name)
+        assert spans, f"no {name} in {[entity['name'] for entity in entities]}"
+        assert {span["parent_id"] for span in spans} == {handler["id"]}
+
+
+async def test_dynamodb_requests_are_traced_with_their_operation(
+    start: Any, moto_server: MotoServer, dynamodb_table: str
+) -> None:
+    traced = await start(
+        {
+            "CACHE_STORE": "dynamodb",
+            "CACHE_DYNAMODB_TABLE": dynamodb_table,
+            "AWS_ENDPOINT_URL_DYNAMODB": moto_server.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+    )
+    answer, entities = await traced.invoke(post(PAYLOAD))
+    assert answer["statusCode"] == 201
+    handler = handler_of(entities)
+    assert named(entities, "dynamodb.claim")
+    # botocore's own subsegments, one per request, in the same trace (from worker threads).
+    requests = named(entities, "dynamodb")
+    operations = [request["aws"]["operation"] for request in requests]
+    # A claim (PutItem) and a completion (UpdateItem) for each of 6 strings and the payload.
+    assert operations.count("PutItem") == 7
+    assert operations.count("UpdateItem") == 7
+    one_table = [request for request in requests if request["aws"]["operation"] != "BatchGetItem"]
+    assert {request["aws"]["table_name"] for request in one_table} == {dynamodb_table}
+    assert {request["trace_id"] for request in requests} == {handler["trace_id"]}
+    assert all(request["namespace"] == "aws" for request in requests)
+
+
+async def test_nothing_is_traced_when_tracing_is_disabled(start: Any, tmp_path: Path) -> None:
+    traced = await start({**sqlite(tmp_path), "POWERTOOLS_TRACE_DISABLED": "true"})
+    answer = await traced.function.invoke(post(PAYLOAD))
+    assert answer["statusCode"] == 201
+    with pytest.raises(AssertionError, match="no '## handler'"):
+        traced.daemon.entities(timeout_s=1)

@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.moto_process import MotoServer
 from tests.support.processes import ServiceProcess
+from tests.support.recording_proxy import RecordingProxy
 from tests.support.redis_process import RedisCluster, RedisServer
 from tests.support.transformer_server import TransformerServer
 
@@ -48,6 +49,26 @@ def moto_server() -> Iterator[MotoServer]:
 def dynamodb_table(moto_server: MotoServer) -> str:
     """A fresh table per test on the shared moto server."""
     return moto_server.create_table(f"cache-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def aws_env(moto_server: MotoServer, dynamodb_table: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """boto3 in this process pointed at moto (``AWS_*`` variables); the fresh table's name."""
+    for name, value in moto_server.env(dynamodb_table).items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    return dynamodb_table
+
+
+@pytest.fixture
+def recording(
+    moto_server: MotoServer, aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[RecordingProxy]:
+    """A proxy between boto3 and moto that records each DynamoDB action and can refuse or hang."""
+    proxy = RecordingProxy(moto_server.endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", proxy.url)
+    yield proxy
+    proxy.close()
 
 
 @pytest.fixture

@@ -10,24 +10,15 @@ import pytest
 from cache_service.aws import LambdaHandler
 from cache_service.settings import Settings
 from tests.aws.conftest import Invoker
-from tests.support.moto_process import MotoServer
 from tests.support.redis_process import RedisServer
 
 
 @pytest.fixture
-def shared_handler(
-    redis_server: RedisServer,
-    moto_server: MotoServer,
-    dynamodb_table: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[LambdaHandler]:
+def shared_handler(redis_server: RedisServer, aws_env: str) -> Iterator[LambdaHandler]:
     """A handler configured as the stack configures it, against local Redis and moto."""
-    for name, value in moto_server.env(dynamodb_table).items():
-        if name.startswith("AWS_"):
-            monkeypatch.setenv(name, value)
     settings = {
         "store": "dynamodb",
-        "dynamodb_table": dynamodb_table,
+        "dynamodb_table": aws_env,
         "redis_url": redis_server.url,
         # A unique prefix per test keeps tests apart on the shared server.
         "redis_prefix": f"t{uuid.uuid4().hex[:8]}:",

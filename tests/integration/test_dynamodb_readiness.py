@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 
 from cache_service.errors import StoreUnavailable
@@ -12,34 +9,21 @@ from cache_service.tiers.dynamodb import DynamoDbStore
 from tests.support.recording_proxy import RecordingProxy
 
 
-@pytest.fixture
-def proxy(
-    moto_server: Any, dynamodb_table: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[RecordingProxy]:
-    for name, value in moto_server.env(dynamodb_table).items():
-        if name.startswith("AWS_"):
-            monkeypatch.setenv(name, value)
-    proxy = RecordingProxy(moto_server.endpoint)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", proxy.url)
-    yield proxy
-    proxy.close()
-
-
 async def test_a_table_that_takes_writes_is_ready_for_one_write_and_one_read(
-    proxy: RecordingProxy, dynamodb_table: str
+    recording: RecordingProxy, dynamodb_table: str
 ) -> None:
     store = DynamoDbStore(dynamodb_table, timeout_s=30, retry_after_s=1)
     try:
         await store.ping()
     finally:
         await store.aclose()
-    assert proxy.actions == ["dynamodb:PutItem", "dynamodb:GetItem"]
+    assert recording.actions == ["dynamodb:PutItem", "dynamodb:GetItem"]
 
 
 async def test_a_table_the_role_may_only_read_is_not_ready(
-    proxy: RecordingProxy, dynamodb_table: str
+    recording: RecordingProxy, dynamodb_table: str
 ) -> None:
-    proxy.refused = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+    recording.refused = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
     store = DynamoDbStore(dynamodb_table, timeout_s=30, retry_after_s=1)
     try:
         found = await store.get_many(["string:x", "string:y"])  # Reads still answer.

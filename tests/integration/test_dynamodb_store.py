@@ -8,25 +8,19 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import boto3
 import pytest
 
+from cache_service.app import Components, build_components
 from cache_service.errors import StoreUnavailable
+from cache_service.settings import Settings
 from cache_service.tiers.dynamodb import ITEM_ACTIONS, DynamoDbStore
 from cache_service.tiers.dynamodb_codec import INLINE_BYTES
 from tests.support.processes import free_port
 from tests.support.recording_proxy import RecordingProxy
-
-
-@pytest.fixture
-def aws_env(moto_server: Any, dynamodb_table: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    for name, value in moto_server.env(dynamodb_table).items():
-        if name.startswith("AWS_"):
-            monkeypatch.setenv(name, value)
-    return dynamodb_table
 
 
 @pytest.fixture
@@ -153,31 +147,18 @@ def test_create_table_creates_it_once_and_then_says_it_exists(
     assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
 
 
-@pytest.fixture
-def recording(
-    moto_server: Any, aws_env: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[RecordingProxy]:
-    proxy = RecordingProxy(moto_server.endpoint)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", proxy.url)
-    yield proxy
-    proxy.close()
+def dynamodb_service(table: str, **settings: Any) -> Components:
+    """The whole service on ``table``, transforming without delay."""
+    return build_components(
+        Settings(store="dynamodb", dynamodb_table=table, transformer_delay_ms=0, **settings)
+    )
 
 
 async def test_a_whole_workload_calls_only_the_actions_the_stack_grants(
     recording: RecordingProxy, aws_env: str
 ) -> None:
-    from cache_service.app import build_components
-    from cache_service.settings import Settings
-
     # One string's output past an item's 400 KB, so split values are part of the workload.
-    settings = Settings(
-        store="dynamodb",
-        dynamodb_table=aws_env,
-        transformer_delay_ms=0,
-        l1_max_entries=0,
-        max_output_bytes_per_string=1_000_000,
-    )
-    components = build_components(settings)
+    components = dynamodb_service(aws_env, l1_max_entries=0, max_output_bytes_per_string=1_000_000)
     try:
         made = await components.service.submit(["a", "b", "x" * 400_000], ["c", "d", "e"])
         again = await components.service.submit(["a", "b", "x" * 400_000], ["c", "d", "e"])
@@ -198,20 +179,9 @@ _WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 async def test_a_miss_costs_two_write_requests_per_distinct_string_and_two_per_payload(
     recording: RecordingProxy, aws_env: str
 ) -> None:
-    from cache_service.app import build_components
-    from cache_service.settings import Settings
-
     # Claims are renewed every third of their expiry while the work runs; moto on a loaded
     # machine can take that long, so the expiry is set past this test's whole run.
-    settings = Settings(
-        store="dynamodb",
-        dynamodb_table=aws_env,
-        transformer_delay_ms=0,
-        store_timeout_s=30,
-        claim_ttl_s=600,
-        claim_wait_s=60,
-    )
-    components = build_components(settings)
+    components = dynamodb_service(aws_env, store_timeout_s=30, claim_ttl_s=600, claim_wait_s=60)
     strings = [f"s{i}" for i in range(150)]  # Past one BatchGetItem's hundred keys.
     try:
         made = await components.service.submit(strings[:75], strings[75:])

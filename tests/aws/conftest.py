@@ -12,6 +12,7 @@ import pytest
 from cache_service.aws import LambdaHandler
 from cache_service.settings import Settings
 from tests.aws.events import KINDS, event_for
+from tests.support.lambda_assets import LambdaAssets, Python312Missing, build_assets
 
 # Small limits, so the limit tests stay small.
 SETTINGS = {
@@ -102,3 +103,12 @@ def lambda_handler() -> Iterator[LambdaHandler]:
 def invoke(request: pytest.FixtureRequest, lambda_handler: LambdaHandler) -> Invoker:
     """An invoker for each event source: REST API, HTTP API, Function URL."""
     return Invoker(lambda_handler, request.param)
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory: pytest.TempPathFactory) -> LambdaAssets:
+    """The stack's layer and function folders for AWS's runtime client under CPython 3.12."""
+    try:
+        return build_assets(tmp_path_factory.mktemp("task"))
+    except Python312Missing as exc:
+        pytest.skip(str(exc))

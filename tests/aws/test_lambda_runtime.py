@@ -17,20 +17,12 @@ import httpx
 import pytest
 
 from tests.aws.events import event_for
-from tests.support.lambda_assets import LambdaAssets, Python312Missing, build_assets
+from tests.support.lambda_assets import LambdaAssets
 from tests.support.lambda_runtime import InvocationFailed, LambdaFunction, RuntimeApi
 from tests.support.processes import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLER = "cache_service.aws.handler"
-
-
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory: pytest.TempPathFactory) -> LambdaAssets:
-    try:
-        return build_assets(tmp_path_factory.mktemp("task"))
-    except Python312Missing as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")

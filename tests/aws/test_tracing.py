@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.aws.events import event_for
-from tests.support.lambda_assets import LambdaAssets, Python312Missing, build_assets
+from tests.support.lambda_assets import LambdaAssets
 from tests.support.lambda_runtime import LambdaFunction, RuntimeApi
 from tests.support.moto_process import MotoServer
 from tests.support.redis_process import RedisServer
@@ -26,14 +26,6 @@ from tests.support.redis_process import RedisServer
 HANDLER = "cache_service.aws.handler"
 PAYLOAD = {"list_1": ["alpha", "beta", "gamma"], "list_2": ["delta", "epsilon", "zeta"]}
 Entity = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory: pytest.TempPathFactory) -> LambdaAssets:
-    try:
-        return build_assets(tmp_path_factory.mktemp("task"))
-    except Python312Missing as exc:
-        pytest.skip(str(exc))
 
 
 class Daemon:

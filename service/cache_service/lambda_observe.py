@@ -140,9 +140,10 @@ class XRaySpans:
     Made beside the X-Ray SDK's own entity stack, not on it: that stack is one per thread,
     so two asyncio tasks of one invocation that each opened a subsegment there would nest
     inside each other and close each other's (aws/aws-xray-sdk-python#164, which Powertools'
-    Tracer documentation warns of). Our spans are leaves, so each is attached to the entity
-    current on the event loop's thread (the ``## handler`` subsegment) and, once closed,
-    streamed to the daemon as the SDK does on Lambda (its streaming threshold is 0 there).
+    Tracer documentation warns of). Our spans are leaves: each names the entity current on
+    the event loop's thread (the ``## handler`` subsegment) as its parent and is sent to the
+    daemon as a document of its own when it ends, so that a span still open when its
+    invocation answers (a claim released after a 504) never holds the handler's back.
     """
 
     def __init__(self, recorder: Any) -> None:
@@ -160,8 +161,8 @@ class XRaySpans:
             return
         segment = parent.parent_segment if isinstance(parent, Subsegment) else parent
         subsegment = Subsegment(name, "remote", segment)
+        subsegment.parent_id = parent.id
         subsegment.put_metadata("keys", keys, "cache-service")
-        parent.add_subsegment(subsegment)
         try:
             yield
         except Exception as exc:
@@ -170,7 +171,7 @@ class XRaySpans:
             raise
         finally:
             subsegment.close()
-            self._recorder.stream_subsegments()
+            self._recorder.emitter.send_entity(subsegment)
 
 
 def tracing_enabled() -> bool:

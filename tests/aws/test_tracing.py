@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
+from cache_service.lambda_observe import XRaySpans
 from tests.aws.events import event_for
 from tests.support.lambda_assets import LambdaAssets
-from tests.support.lambda_runtime import LambdaFunction, RuntimeApi
+from tests.support.lambda_runtime import LambdaFunction, RuntimeApi, trace_header
 from tests.support.moto_process import MotoServer
 from tests.support.redis_process import RedisServer
 
@@ -266,3 +267,29 @@ async def test_nothing_is_traced_when_tracing_is_disabled(start: Any, tmp_path: 
     assert answer["statusCode"] == 201
     with pytest.raises(AssertionError, match="no '## handler'"):
         traced.daemon.entities(timeout_s=1)
+
+
+@pytest.fixture
+def recorder(daemon: Daemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An X-Ray recorder in this process as on Lambda: an invocation's trace header is set."""
+    from aws_xray_sdk.core.recorder import AWSXRayRecorder
+
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", trace_header())
+    monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", daemon.address)
+    return AWSXRayRecorder()
+
+
+def test_a_span_still_open_when_the_invocation_ends_does_not_hold_back_the_handler(
+    recorder: Any, daemon: Daemon
+) -> None:
+    spans = XRaySpans(recorder)
+    with recorder.in_subsegment("## handler"):
+        late = spans.span("dynamodb.release", keys=1)  # say, a claim let go after a 504
+        late.__enter__()
+    (handler,) = daemon.entities(timeout_s=2)
+    assert handler["name"] == "## handler"
+    late.__exit__(None, None, None)
+    (span,) = daemon.entities(until_name="dynamodb.release", timeout_s=2)
+    assert span["parent_id"] == handler["id"]
+    assert span["trace_id"] == handler["trace_id"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .processes import free_port
 
@@ -36,6 +36,13 @@ class OneRequestAtATime:
             return list(self._app(environ, start_response))
 
 
+class _Unlogged(WSGIRequestHandler):
+    """No line per request (a benchmark's thousands drowned its results); errors still log."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
 @dataclass
 class MotoServer:
     """moto's server in a thread. Its data lives in process-global backends, so ``stop`` then
@@ -51,7 +58,9 @@ class MotoServer:
 
     def start(self) -> MotoServer:
         app = OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server("127.0.0.1", self.port, app, threaded=True)
+        self._server = make_server(
+            "127.0.0.1", self.port, app, threaded=True, request_handler=_Unlogged
+        )
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self

@@ -291,5 +291,7 @@ def test_a_span_still_open_when_the_invocation_ends_does_not_hold_back_the_handl
     assert handler["name"] == "## handler"
     late.__exit__(None, None, None)
     (span,) = daemon.entities(until_name="dynamodb.release", timeout_s=2)
+    # What X-Ray needs to join a separately sent subsegment to its trace.
+    assert span["type"] == "subsegment"
     assert span["parent_id"] == handler["id"]
     assert span["trace_id"] == handler["trace_id"]

@@ -32,6 +32,8 @@ from .settings import Settings, StoreKind
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
+log = logging.getLogger(__name__)
+
 DEFAULT_SERVICE = "cache-service"
 LabelKey = tuple[tuple[str, str], ...]
 
@@ -150,7 +152,7 @@ class XRaySpans:
         self._recorder = recorder
 
     @contextlib.contextmanager
-    def span(self, name: str, *, keys: int) -> Iterator[None]:
+    def span(self, dependency: str, operation: str, *, keys: int, remote: bool) -> Iterator[None]:
         from aws_xray_sdk.core.models.subsegment import Subsegment
         from aws_xray_sdk.core.utils import stacktrace
 
@@ -160,8 +162,11 @@ class XRaySpans:
             yield
             return
         segment = parent.parent_segment if isinstance(parent, Subsegment) else parent
-        subsegment = Subsegment(name, "remote", segment)
+        # Named by dependency, so that X-Ray's map has one node per remote dependency; the
+        # operation is an annotation, so traces can be searched by it.
+        subsegment = Subsegment(dependency, "remote" if remote else "local", segment)
         subsegment.parent_id = parent.id
+        subsegment.put_annotation("operation", operation)
         subsegment.put_metadata("keys", keys, "cache-service")
         try:
             yield
@@ -169,23 +174,38 @@ class XRaySpans:
             limit = self._recorder.max_trace_back
             subsegment.add_exception(exc, stacktrace.get_stacktrace(limit=limit))
             raise
+        except BaseException:
+            # Cut off, by the request's deadline (a 504) or at shutdown: not a success.
+            subsegment.add_fault_flag()
+            subsegment.put_metadata("cancelled", True, "cache-service")
+            raise
         finally:
             subsegment.close()
             self._recorder.emitter.send_entity(subsegment)
+
+
+_TRUE = {"1", "true", "t", "y", "yes", "on"}
+_FALSE = {"0", "false", "f", "n", "no", "off"}
 
 
 def tracing_enabled() -> bool:
     """Whether to trace, decided as Powertools' Tracer decides it (so it can stay unimported).
 
     On in a Lambda execution environment unless ``POWERTOOLS_TRACE_DISABLED`` is true; off
-    under SAM's local emulator, where no X-Ray daemon listens.
+    under SAM's local emulator and Chalice's, where no X-Ray daemon listens. A value that is
+    neither true nor false turns tracing off and says so (Powertools would raise, and fail
+    every invocation).
     """
-    disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").lower()
-    return (
-        bool(os.environ.get("LAMBDA_TASK_ROOT"))
-        and not os.environ.get("AWS_SAM_LOCAL")
-        and disabled not in {"1", "true", "y", "yes", "t", "on"}
-    )
+    if not os.environ.get("LAMBDA_TASK_ROOT"):
+        return False
+    if os.environ.get("AWS_SAM_LOCAL") or os.environ.get("AWS_CHALICE_CLI_MODE"):
+        return False
+    disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower()
+    if disabled in _FALSE:
+        return True
+    if disabled not in _TRUE:
+        log.warning("POWERTOOLS_TRACE_DISABLED=%r is neither true nor false: not tracing", disabled)
+    return False
 
 
 class LambdaObservability:
@@ -197,14 +217,16 @@ class LambdaObservability:
         level = os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO")
         self.logs = JsonLogs(service=self._service, level=level)
         self.emf: EmfExport | None = None
-        self._cold = True
+        # As Powertools counts it: an environment that provisioned concurrency initialised
+        # ahead of time serves its first invocation warm.
+        self._cold = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") != "provisioned-concurrency"
         self._tracer: Tracer | None = None
         if tracing_enabled():
             from aws_lambda_powertools import Tracer
 
             # Nothing patched here: httpx and sqlite3 calls would open subsegments on the
             # shared per-thread stack (see XRaySpans); botocore is patched in ``spans``.
-            self._tracer = Tracer(service=self._service, auto_patch=False)
+            self._tracer = Tracer(service=self._service, disabled=False, auto_patch=False)
 
     def spans(self, settings: Settings) -> XRaySpans | None:
         """The spans the app's ports report to, or None when tracing is off."""
@@ -231,8 +253,8 @@ class LambdaObservability:
         try:
             if self._tracer is None:
                 return call(event, context)
-            # What Powertools' capture_lambda_handler records, under a fixed name, and without
-            # the response: a whole payload, far over a segment's 64 kB.
+            # The annotations Powertools' capture_lambda_handler adds, under a fixed name, and
+            # without the response: a whole payload, far over a segment's 64 kB.
             with self._tracer.provider.in_subsegment("## handler") as subsegment:
                 subsegment.put_annotation("ColdStart", cold)
                 subsegment.put_annotation("Service", self._service)

@@ -5,7 +5,8 @@ with X-Ray tracing on). Everywhere else the service holds the bare adapters, so 
 server's hit path does no tracing work at all, not even a no-op context manager.
 
 Each span is a leaf: nothing traced runs inside another traced call, so a span's parent is
-always the invocation's own, whichever asyncio task the call runs in.
+always the invocation's own, whichever asyncio task the call runs in. A span is named after
+the dependency, not the operation, so that a trace map shows one node per dependency.
 """
 
 from __future__ import annotations
@@ -24,16 +25,20 @@ from .wakeups import Wakeups
 class Spans(Protocol):
     """Where the spans go (X-Ray on Lambda: ``lambda_observe.XRaySpans``)."""
 
-    def span(self, name: str, *, keys: int) -> contextlib.AbstractContextManager[None]:
-        """Time the enclosed call as ``name``; ``keys`` is how many strings or keys it carries.
+    def span(
+        self, dependency: str, operation: str, *, keys: int, remote: bool
+    ) -> contextlib.AbstractContextManager[None]:
+        """Time the enclosed call: ``operation`` on ``dependency``, carrying ``keys`` strings
+        or keys; ``remote`` when the dependency is a service of its own.
 
-        An exception leaving the block is recorded on the span and raised on.
+        An exception leaving the block, a cancellation included (a deadline cut the call
+        off), marks the span as failed and is raised on.
         """
         ...
 
 
 class TracedTransformer:
-    """``Transformer`` whose every paid call is a ``transformer.transform`` span."""
+    """``Transformer`` whose every paid call is a span on the transformer."""
 
     def __init__(self, transformer: Transformer, spans: Spans) -> None:
         self._transformer = transformer
@@ -44,7 +49,7 @@ class TracedTransformer:
         return self._transformer.identity
 
     async def transform(self, values: Sequence[str]) -> list[str]:
-        with self._spans.span("transformer.transform", keys=len(values)):
+        with self._spans.span("transformer", "transform", keys=len(values), remote=True):
             return await self._transformer.transform(values)
 
     async def aclose(self) -> None:
@@ -52,7 +57,7 @@ class TracedTransformer:
 
 
 class TracedCache:
-    """``CacheTier`` (Redis) whose reads, writes and pings are ``<tier>.<operation>`` spans."""
+    """``CacheTier`` (Redis) whose reads, writes and pings are spans on that remote tier."""
 
     def __init__(self, cache: CacheTier, spans: Spans) -> None:
         self._cache = cache
@@ -60,15 +65,15 @@ class TracedCache:
         self.name = cache.name
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, str]:
-        with self._spans.span(f"{self.name}.get_many", keys=len(keys)):
+        with self._spans.span(self.name, "get_many", keys=len(keys), remote=True):
             return await self._cache.get_many(keys)
 
     async def set_many(self, items: Mapping[str, str]) -> None:
-        with self._spans.span(f"{self.name}.set_many", keys=len(items)):
+        with self._spans.span(self.name, "set_many", keys=len(items), remote=True):
             await self._cache.set_many(items)
 
     async def ping(self) -> None:
-        with self._spans.span(f"{self.name}.ping", keys=0):
+        with self._spans.span(self.name, "ping", keys=0, remote=True):
             await self._cache.ping()
 
     async def aclose(self) -> None:
@@ -76,7 +81,11 @@ class TracedCache:
 
 
 class TracedStore:
-    """``DurableStore`` whose reads, claims and writes are ``<store>.<operation>`` spans."""
+    """``DurableStore`` whose reads, claims and writes are spans of the process's own work.
+
+    Local spans: SQLite and the memory store live in the process, and DynamoDB's requests
+    (each retry one) appear as the AWS SDK's own remote subsegments beside them.
+    """
 
     def __init__(self, store: DurableStore, spans: Spans) -> None:
         self._store = store
@@ -84,29 +93,29 @@ class TracedStore:
         self.name = store.name
 
     async def get_many(self, keys: Sequence[str], *, consistent: bool = False) -> dict[str, str]:
-        with self._spans.span(f"{self.name}.get_many", keys=len(keys)):
+        with self._spans.span(self.name, "get_many", keys=len(keys), remote=False):
             return await self._store.get_many(keys, consistent=consistent)
 
     async def claim(self, keys: Sequence[str], token: str, ttl_s: float) -> ClaimResult:
-        with self._spans.span(f"{self.name}.claim", keys=len(keys)):
+        with self._spans.span(self.name, "claim", keys=len(keys), remote=False):
             return await self._store.claim(keys, token, ttl_s)
 
     async def renew(self, keys: Sequence[str], token: str, ttl_s: float) -> None:
-        with self._spans.span(f"{self.name}.renew", keys=len(keys)):
+        with self._spans.span(self.name, "renew", keys=len(keys), remote=False):
             await self._store.renew(keys, token, ttl_s)
 
     async def complete(
         self, items: Mapping[str, str], token: str, *, flush: bool = True
     ) -> Completion:
-        with self._spans.span(f"{self.name}.complete", keys=len(items)):
+        with self._spans.span(self.name, "complete", keys=len(items), remote=False):
             return await self._store.complete(items, token, flush=flush)
 
     async def release(self, keys: Sequence[str], token: str) -> None:
-        with self._spans.span(f"{self.name}.release", keys=len(keys)):
+        with self._spans.span(self.name, "release", keys=len(keys), remote=False):
             await self._store.release(keys, token)
 
     async def ping(self) -> None:
-        with self._spans.span(f"{self.name}.ping", keys=0):
+        with self._spans.span(self.name, "ping", keys=0, remote=False):
             await self._store.ping()
 
     async def aclose(self) -> None:
@@ -114,7 +123,7 @@ class TracedStore:
 
 
 class TracedWakeups:
-    """``Wakeups`` whose announcements (a Redis PUBLISH) are ``redis.announce`` spans."""
+    """``Wakeups`` whose announcements (a Redis PUBLISH) are spans on Redis."""
 
     def __init__(self, wakeups: Wakeups, spans: Spans) -> None:
         self._wakeups = wakeups
@@ -128,7 +137,7 @@ class TracedWakeups:
         return self._wakeups.watch(keys)
 
     async def announce(self, keys: Sequence[str]) -> None:
-        with self._spans.span("redis.announce", keys=len(keys)):
+        with self._spans.span("redis", "announce", keys=len(keys), remote=True):
             await self._wakeups.announce(keys)
 
     async def aclose(self) -> None:

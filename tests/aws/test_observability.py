@@ -161,6 +161,21 @@ def test_cold_start_is_counted_once(
     assert "ColdStart" not in second
 
 
+def test_an_environment_initialised_by_provisioned_concurrency_has_no_cold_start(
+    lambda_handler: LambdaHandler,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Its init ran before any request: the first invocation waits for none of it.
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "provisioned-concurrency")
+    Invoker(lambda_handler, "url")("GET", "/health")
+    out = capsys.readouterr().out
+    assert "ColdStart" not in emf(out)
+    logs = [d for d in documents(out) if "level" in d]
+    assert logs
+    assert all(d["cold_start"] is False for d in logs)
+
+
 def test_a_warm_invocation_emits_only_what_it_counted(
     lambda_handler: LambdaHandler, capsys: pytest.CaptureFixture[str]
 ) -> None:

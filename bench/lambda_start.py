@@ -225,7 +225,7 @@ COLD_HEADER = (
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Lambda cold start in the runtime client")
-    parser.add_argument("--runs", type=int, default=9, help="cold starts per case")
+    parser.add_argument("--runs", type=int, default=15, help="cold starts per case")
     args = parser.parse_args()
     try:
         cases = measure_cold_starts(args.runs)

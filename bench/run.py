@@ -453,7 +453,10 @@ def lambda_start(report: Report, runs: int) -> None:
     from bench import lambda_start as cold
     from tests.support.lambda_assets import Python312Missing
 
-    section = "Lambda: cold start in the runtime client (CPython 3.12), and warm invocation"
+    section = (
+        "Lambda: init + first `GET /health` in the runtime client (CPython 3.12), "
+        f"{runs} runs per case, interleaved"
+    )
     report.table(section, *cold.COLD_HEADER)
     try:
         cases = cold.measure_cold_starts(runs)
@@ -494,7 +497,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per case")
     parser.add_argument("--repeats", type=int, default=3, help="miss-path repetitions")
-    parser.add_argument("--runs", type=int, default=9, help="Lambda cold starts per case")
+    parser.add_argument("--runs", type=int, default=15, help="Lambda cold starts per case")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")

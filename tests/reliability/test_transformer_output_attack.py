@@ -69,9 +69,10 @@ async def test_twenty_megabytes_per_string_gives_502_stores_nothing_and_memory_r
     assert retried.json()["output"] == "A0, C0, B0, D0"
     # Every string of the refused payload was made again: none of it had been stored.
     assert dict(transformer.calls) == {"a0": 1, "b0": 1, "c0": 1, "d0": 1}
-    # Each call reads at most 1.5 MiB (batch size 1) or 15 MiB (10) of the answer; before the
-    # bound, a 20 MB answer per string left 219 MB that stayed.
-    assert after - before < 20 * MiB
+    # Each call reads at most 1.5 MiB (batch size 1) or 15 MiB (10) of the answer, and the
+    # allocator keeps part of what was freed: growth seen from 0 to 21 MiB over runs (a CI run
+    # failed a 20 MiB bound at batch size 10). Before the bound, 219 MB stayed.
+    assert after - before < 32 * MiB
 
 
 def _id(transformer: TransformerServer, payload: dict[str, list[str]]) -> str:

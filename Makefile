@@ -10,7 +10,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PIP    := $(BIN)/pip install --quiet --require-hashes
 
-.PHONY: run test bench bench-cli soak lint typecheck lock lambda-local system-deps clean
+.PHONY: run dev test bench bench-cli soak lint typecheck lock lambda-local system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ $(STAMP): requirements/dev.txt $(RUN_STAMP)
 ## Install the service's run-time dependencies into .venv and serve (SQLite in ./.cache-service/).
 run: $(RUN_STAMP)
 	$(BIN)/cache-service --host $(HOST) --port $(PORT)
+
+## Install the development toolchain (tests, linters, the CDK app's packages) into .venv.
+dev: system-deps $(STAMP)
 
 ## Install into .venv, then lint, type-check and run the whole test suite.
 test: system-deps $(STAMP) lint typecheck

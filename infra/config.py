@@ -93,6 +93,11 @@ class ServiceConfig:
             (1 <= self.timeout_s <= 29, "timeout_s", "1..29 (API Gateway waits 29 s)"),
             (0 < self.claim_wait_s < self.timeout_s, "claim_wait_s", "below timeout_s"),
             (0 < self.claim_ttl_s < self.timeout_s, "claim_ttl_s", "below timeout_s"),
+            (
+                self.claim_ttl_s < self.claim_wait_s,
+                "claim_ttl_s",
+                "below claim_wait_s: a waiter must outlive a dead holder's claim to take it over",
+            ),
             (self.throttle_rate > 0 and self.throttle_burst > 0, "throttle_*", "positive"),
             (self.memory_mb >= 128, "memory_mb", "at least 128"),
             (1 <= self.cache_max_data_gb <= 5000, "cache_max_data_gb", "1..5000"),

@@ -119,6 +119,26 @@ class InvocationBudget:
         await self.app(scope, receive, send)
 
 
+def warn_if_claims_outlive_the_timeout(settings: Settings, context: Any) -> None:
+    """Log a warning when a claim would outlive the function's timeout.
+
+    The first invocation's remaining time is about the function's timeout. A holder that the
+    timeout cuts off leaves its claim to expire: past the timeout, every request for that work
+    in the meantime waits out its own budget and answers 503. The stack sets 10 s.
+    """
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining_ms is None:
+        return
+    timeout_s = remaining_ms() / 1000
+    if settings.claim_ttl_s >= timeout_s:
+        log.warning(
+            "CACHE_CLAIM_TTL_S=%g is not below the function's timeout (about %.0f s): work whose "
+            "holder the timeout cuts off stays claimed past it; set it below (the stack uses 10)",
+            settings.claim_ttl_s,
+            timeout_s,
+        )
+
+
 async def misconfigured(scope: Scope, receive: Receive, send: Send) -> None:
     """The ASGI app served when the settings are invalid: a JSON 500 for every request."""
     body = b'{"detail":"the service is misconfigured; its log names the setting"}'
@@ -169,7 +189,7 @@ class LambdaHandler:
             collecting = gc.isenabled()
             gc.disable()
             try:
-                self._adapter = self._build()
+                self._adapter = self._build(context)
             finally:
                 # Frozen, they are also left out of every later full collection (the uvicorn
                 # server does the same in the app's lifespan, which Mangum does not run here).
@@ -178,7 +198,7 @@ class LambdaHandler:
                     gc.enable()
         return self._adapter(event, context)
 
-    def _build(self) -> Mangum:
+    def _build(self, context: Any) -> Mangum:
         from mangum import Mangum
         from pydantic import ValidationError
 
@@ -191,6 +211,7 @@ class LambdaHandler:
             # every request with a JSON 500 (not a Lambda error) and say why in the logs.
             log.error("%s", describe_error(exc))
             return Mangum(NoStoreErrors(misconfigured), lifespan="off")
+        warn_if_claims_outlive_the_timeout(settings, context)
         spans = self._observe.spans(settings) if self._observe is not None else None
         self._app = create_app(settings, spans)
         if self._observe is not None:

@@ -175,7 +175,8 @@ class SingleFlight:
     ) -> None:
         token = secrets.token_hex(16)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._wait_s
+        started = loop.time()
+        deadline = started + self._wait_s
         if budget is not None:
             # A waiter answers 503 (retry later) just before its request is out of time.
             deadline = min(deadline, budget - _WAIT_MARGIN_S)
@@ -200,9 +201,11 @@ class SingleFlight:
                     self._on_wait("claimed elsewhere")
                 remaining = deadline - loop.time()
                 if remaining <= 0:
+                    # The bound that ran out: the wait's own, or the request's time budget.
+                    waited_s = loop.time() - started
                     raise WaitTimeout(
                         f"{len(pending)} unit(s) of work held by another process did not "
-                        f"finish within {self._wait_s}s",
+                        f"finish within {waited_s:.1f}s",
                         self._retry_after_s,
                     )
                 interval = _SAFETY_POLL_S if self._wakeups.listening else pause

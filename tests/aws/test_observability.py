@@ -149,6 +149,27 @@ def test_transformer_calls_and_strings_are_in_emf(
     assert strings["TransformerStrings"] == [3.0]
 
 
+def test_a_wait_on_work_another_process_holds_is_in_emf(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handler = LambdaHandler(lambda: Settings.model_validate({**SETTINGS, "claim_wait_s": 0.3}))
+    invoke = Invoker(handler, "rest")
+    try:
+        invoke("GET", "/health")  # builds the app
+        components: Any = handler._app.state.components  # type: ignore[union-attr]
+        document = {"list_1": ["held"], "list_2": ["elsewhere"]}
+        key = "payload:" + components.service.id_for(document["list_1"], document["list_2"])
+        handler._loop.run_until_complete(  # type: ignore[union-attr]
+            components.store.claim([key], "another-process", 60)
+        )
+        capsys.readouterr()
+        assert invoke.post(document).status == 503
+    finally:
+        handler.close()
+    (waits,) = emf(capsys.readouterr().out)["SingleFlightWaits"]
+    assert (waits["kind"], waits["SingleFlightWaits"]) == ("claimed elsewhere", [1.0])
+
+
 def test_cold_start_is_counted_once(
     lambda_handler: LambdaHandler, capsys: pytest.CaptureFixture[str]
 ) -> None:

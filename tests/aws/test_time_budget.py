@@ -15,6 +15,7 @@ from cache_service.aws import LambdaHandler
 from cache_service.settings import Settings
 from tests.aws.conftest import FakeContext, Reply
 from tests.aws.events import event_for
+from tests.support.transformer_server import TransformerServer
 
 DOCUMENT = {"list_1": ["slow"], "list_2": ["work"]}
 
@@ -79,6 +80,43 @@ def test_the_work_a_timed_out_request_claimed_is_free_for_the_next_one(
     reply, _ = post(slow_handler, remaining_ms=20_000)
     assert reply.status == 201
     assert reply.json()["output"] == "SLOW, WORK"
+
+
+def test_an_http_transformer_that_hangs_is_cut_off_by_the_invocation_not_its_retries(
+    transformer_server: TransformerServer,
+) -> None:
+    # The case: 10 s per attempt and 3 retries would outlive a 28 s function.
+    transformer_server.mode = "hang"
+    settings = {
+        "store": "memory",
+        "transformer_url": transformer_server.url,
+        "transformer_timeout_s": 10,
+        "transformer_retries": 3,
+        "budget_margin_s": 0.5,
+    }
+    handler = LambdaHandler(lambda: Settings.model_validate(settings))
+    try:
+        warm(handler)
+        reply, took = post(handler, remaining_ms=2000)
+    finally:
+        handler.close()
+    print(f"{reply.status} after {took:.2f}s of a 2.0 s invocation")
+    assert reply.status == 504
+    assert took < 2.0
+
+
+def test_a_claim_expiry_past_the_function_timeout_is_logged_at_the_first_invocation(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The service's own default (30 s) against a 28 s function: a deployment outside the stack.
+    handler = LambdaHandler(lambda: Settings.model_validate({"store": "memory"}))
+    try:
+        handler(event_for("rest", "GET", "/health"), ContextWithLittleTime(28_000))
+    finally:
+        handler.close()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    warnings = [line["message"] for line in lines if line.get("level") == "WARNING"]
+    assert any(message.startswith("CACHE_CLAIM_TTL_S=30 ") for message in warnings), warnings
 
 
 def test_a_waiter_on_another_process_s_work_answers_503_before_its_invocation_ends() -> None:

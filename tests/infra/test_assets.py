@@ -15,6 +15,8 @@ from infra.assets import (
     layer_install_command,
     target_python,
 )
+from infra.bundling import function_bundling, layer_bundling
+from tests.support.lambda_assets import build_assets
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDA_EPOCH = 315532800  # 1980-01-01, the timestamp CDK's asset zips give every file
@@ -35,36 +37,51 @@ def task(python312: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def _without_bytecode(folder: Path) -> list[Path]:
+    """The sources under ``folder`` that have no CPython 3.12 bytecode beside them."""
+    return [
+        source
+        for source in folder.rglob("*.py")
+        if not (source.parent / "__pycache__" / f"{source.stem}.cpython-312.pyc").exists()
+    ]
+
+
 def _header(pyc: Path) -> tuple[bytes, int]:
     data = pyc.read_bytes()
     return data[:4], int.from_bytes(data[4:8], "little")
 
 
 def test_every_module_of_the_function_has_bytecode_for_python_3_12(task: Path) -> None:
-    sources = sorted(task.rglob("*.py"))
-    assert len(sources) > 10
-    missing = [
-        source
-        for source in sources
-        if not (source.parent / "__pycache__" / f"{source.stem}.cpython-312.pyc").exists()
-    ]
-    assert missing == []
+    assert len(list(task.rglob("*.py"))) > 10
+    assert _without_bytecode(task) == []
 
 
-def test_the_bytecode_is_unchecked_hash_based(python312: str, task: Path) -> None:
-    magic = subprocess.run(
-        [
-            python312,
-            "-c",
-            "import importlib.util as u, sys; sys.stdout.buffer.write(u.MAGIC_NUMBER)",
-        ],
+def _magic(python: str) -> bytes:
+    """The bytecode magic number of ``python``."""
+    return subprocess.run(
+        [python, "-c", "import importlib.util as u, sys; sys.stdout.buffer.write(u.MAGIC_NUMBER)"],
         capture_output=True,
         check=True,
         timeout=60,
     ).stdout
+
+
+def test_the_bytecode_is_unchecked_hash_based(python312: str, task: Path) -> None:
+    magic = _magic(python312)
     headers = {_header(pyc) for pyc in task.rglob("*.pyc")}
     # PEP 552 flags: bit 0 = hash-based, bit 1 = check the source. 0b01: never checked.
     assert headers == {(magic, 0b01)}
+
+
+def test_the_layer_bytecode_is_unchecked_hash_based_too(
+    python312: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # The layer the stack ships, as the Lambda harness builds it (cached per lock export).
+    layer = build_assets(tmp_path_factory.mktemp("layer-task")).layer
+    assert len(list((layer / "python").rglob("*.py"))) > 500
+    assert _without_bytecode(layer / "python") == []
+    magic = _magic(python312)
+    assert {_header(pyc) for pyc in (layer / "python").rglob("*.pyc")} == {(magic, 0b01)}
 
 
 def test_python_3_12_runs_the_bytecode_without_reading_the_sources(
@@ -97,3 +114,16 @@ def test_the_layer_installs_hashed_wheels_for_the_function_platform(architecture
     assert command[command.index("--python-version") + 1] == "3.12"
     assert command[command.index("--only-binary") + 1] == ":all:"
     assert "--require-hashes" in command
+
+
+@pytest.mark.parametrize(
+    ("architecture", "platform"), [("arm64", "linux/arm64"), ("x86_64", "linux/amd64")]
+)
+def test_the_docker_fallback_builds_for_the_function_architecture(
+    architecture: str, platform: str
+) -> None:
+    # Without CPython 3.12 here, CDK bundles in the Lambda build image: of the function's
+    # architecture, whatever this machine's is.
+    requirements = ROOT / "infra" / "layer" / "requirements.txt"
+    assert layer_bundling(requirements, architecture).platform == platform
+    assert function_bundling(ROOT / "service", architecture).platform == platform

@@ -18,9 +18,9 @@ def test_no_context_gives_the_defaults() -> None:
 
 def test_string_context_values_are_coerced_to_the_field_types() -> None:
     config = _config(
-        memory_mb="2048", retain_data="false", claim_wait_s="5", reserved_concurrency="3"
+        memory_mb="2048", retain_data="false", claim_wait_s="15", reserved_concurrency="3"
     )
-    assert (config.memory_mb, config.retain_data, config.claim_wait_s) == (2048, False, 5.0)
+    assert (config.memory_mb, config.retain_data, config.claim_wait_s) == (2048, False, 15.0)
     assert config.reserved_concurrency == 3
 
 
@@ -45,6 +45,12 @@ def test_string_context_values_are_coerced_to_the_field_types() -> None:
 def test_out_of_range_context_names_the_key(key: str, value: str) -> None:
     with pytest.raises(ConfigError, match=key):
         _config(**{key: value})
+
+
+def test_a_claim_that_outlives_the_wait_stops_synth() -> None:
+    # A waiter behind a holder cut off by the timeout could never take the work over.
+    with pytest.raises(ConfigError, match=r"claim_ttl_s.*below claim_wait_s"):
+        _config(claim_ttl_s="20", claim_wait_s="20")
 
 
 def test_an_external_transformer_without_a_nat_gateway_stops_synth() -> None:

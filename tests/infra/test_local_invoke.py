@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cfnlint.api import ManualArgs, lint_file
 from cfnlint.decode import decode_str
 
+from infra.config import ServiceConfig
 from tests.infra.conftest import Synth
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +58,48 @@ def test_sam_builds_the_layer_from_the_lock_with_unchecked_bytecode() -> None:
     assert "build-Dependencies:" in recipe
     assert "--require-hashes" in recipe
     assert "--invalidation-mode unchecked-hash" in recipe
+
+
+def _layer_install(*assignments: str) -> subprocess.CompletedProcess[str]:
+    """The commands `make build-Dependencies` would run, as make expands them (a dry run)."""
+    target = ["-C", str(ROOT / "infra" / "layer"), "build-Dependencies"]
+    return subprocess.run(
+        ["make", "-n", *target, "ARTIFACTS_DIR=/out", "PYTHON=python3.12", *assignments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={name: value for name, value in os.environ.items() if name != "LAYER_ARCH"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("assignments", "machine"),
+    [((), "aarch64"), (("LAYER_ARCH=arm64",), "aarch64"), (("LAYER_ARCH=x86_64",), "x86_64")],
+    ids=["unset", "arm64", "x86_64"],
+)
+def test_sam_installs_the_layer_for_the_function_architecture_not_the_machine_s(
+    assignments: tuple[str, ...], machine: str
+) -> None:
+    # Unset, it is the template's default architecture.
+    assert _sam()["Parameters"]["Architecture"]["Default"] == "arm64"
+    recipe = _layer_install(*assignments)
+    assert recipe.returncode == 0, recipe.stderr
+    platforms = re.findall(r"--platform (\S+)", recipe.stdout)
+    assert platforms == [f"manylinux_{glibc}_{machine}" for glibc in ("2_34", "2_28", "2_17")]
+    assert "--python-version 3.12" in recipe.stdout
+
+
+def test_sam_refuses_a_layer_architecture_it_does_not_know() -> None:
+    recipe = _layer_install("LAYER_ARCH=amd64")
+    assert recipe.returncode != 0
+    assert "LAYER_ARCH must be arm64 or x86_64" in recipe.stderr
+
+
+def test_the_docker_image_bounds_claims_inside_an_invocation_as_the_stack_does() -> None:
+    settings = dict(re.findall(r"(CACHE_CLAIM_\w+)=(\S+)", DOCKERFILE.read_text()))
+    stack = ServiceConfig()
+    assert float(settings["CACHE_CLAIM_TTL_S"]) == stack.claim_ttl_s
+    assert float(settings["CACHE_CLAIM_WAIT_S"]) == stack.claim_wait_s
 
 
 def test_the_dockerfile_installs_the_lock_and_ships_unchecked_bytecode() -> None:

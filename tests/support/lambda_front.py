@@ -32,6 +32,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from infra.config import ServiceConfig
+
 from .lambda_assets import LambdaAssets, Python312Missing, build_assets
 from .lambda_runtime import (
     InvocationFailed,
@@ -148,6 +150,10 @@ async def _serve(assets: LambdaAssets, host: str, port: int, stage: str, timeout
         key: value for key, value in os.environ.items() if key.startswith(("CACHE_", "AWS_"))
     }
     environment.setdefault("CACHE_STORE", "memory")
+    # Claims expire and waiters give up inside the invocation, as the stack sets them.
+    stack = ServiceConfig()
+    environment.setdefault("CACHE_CLAIM_TTL_S", str(stack.claim_ttl_s))
+    environment.setdefault("CACHE_CLAIM_WAIT_S", str(stack.claim_wait_s))
     api = await RuntimeApi(timeout_s=timeout_s).start()
     function = await LambdaFunction(assets, HANDLER, api, environment).start()
     front = LambdaFront(api, function, stage)

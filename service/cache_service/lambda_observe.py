@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.shared.functions import strtobool
 from prometheus_client import Counter
 
 from .metrics import Metrics
@@ -184,10 +185,6 @@ class XRaySpans:
             self._recorder.emitter.send_entity(subsegment)
 
 
-_TRUE = {"1", "true", "t", "y", "yes", "on"}
-_FALSE = {"0", "false", "f", "n", "no", "off"}
-
-
 def tracing_enabled() -> bool:
     """Whether to trace, decided as Powertools' Tracer decides it (so it can stay unimported).
 
@@ -200,12 +197,12 @@ def tracing_enabled() -> bool:
         return False
     if os.environ.get("AWS_SAM_LOCAL") or os.environ.get("AWS_CHALICE_CLI_MODE"):
         return False
-    disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower()
-    if disabled in _FALSE:
-        return True
-    if disabled not in _TRUE:
-        log.warning("POWERTOOLS_TRACE_DISABLED=%r is neither true nor false: not tracing", disabled)
-    return False
+    value = os.environ.get("POWERTOOLS_TRACE_DISABLED", "false")
+    try:
+        return not strtobool(value)  # Powertools' own parser of that variable
+    except ValueError:
+        log.warning("POWERTOOLS_TRACE_DISABLED=%r is neither true nor false: not tracing", value)
+        return False
 
 
 class LambdaObservability:

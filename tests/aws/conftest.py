@@ -112,3 +112,20 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> LambdaAssets:
         return build_assets(tmp_path_factory.mktemp("task"))
     except Python312Missing as exc:
         pytest.skip(str(exc))
+
+
+#: A payload whose work ``hold_elsewhere`` claims as another process would.
+HELD_ELSEWHERE = {"list_1": ["held"], "list_2": ["elsewhere"]}
+
+
+def hold_elsewhere(handler: LambdaHandler) -> None:
+    """Claim ``HELD_ELSEWHERE``'s payload in the handler's store for another process, for 60 s.
+
+    The handler must have served an invocation (its app is built on the first one).
+    """
+    components: Any = handler._app.state.components  # type: ignore[union-attr]
+    document = HELD_ELSEWHERE
+    key = "payload:" + components.service.id_for(document["list_1"], document["list_2"])
+    handler._loop.run_until_complete(  # type: ignore[union-attr]
+        components.store.claim([key], "another-process", 60)
+    )

@@ -11,7 +11,7 @@ import pytest
 
 from cache_service.aws import LambdaHandler
 from cache_service.settings import Settings
-from tests.aws.conftest import SETTINGS, Invoker
+from tests.aws.conftest import HELD_ELSEWHERE, SETTINGS, Invoker, hold_elsewhere
 
 NAMESPACE = "CacheServiceTest"
 API_GATEWAY_REQUEST_ID = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"  # tests/aws/events.py
@@ -156,14 +156,9 @@ def test_a_wait_on_work_another_process_holds_is_in_emf(
     invoke = Invoker(handler, "rest")
     try:
         invoke("GET", "/health")  # builds the app
-        components: Any = handler._app.state.components  # type: ignore[union-attr]
-        document = {"list_1": ["held"], "list_2": ["elsewhere"]}
-        key = "payload:" + components.service.id_for(document["list_1"], document["list_2"])
-        handler._loop.run_until_complete(  # type: ignore[union-attr]
-            components.store.claim([key], "another-process", 60)
-        )
+        hold_elsewhere(handler)
         capsys.readouterr()
-        assert invoke.post(document).status == 503
+        assert invoke.post(HELD_ELSEWHERE).status == 503
     finally:
         handler.close()
     (waits,) = emf(capsys.readouterr().out)["SingleFlightWaits"]

@@ -7,13 +7,12 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from cache_service.aws import LambdaHandler
 from cache_service.settings import Settings
-from tests.aws.conftest import FakeContext, Reply
+from tests.aws.conftest import HELD_ELSEWHERE, FakeContext, Reply, hold_elsewhere
 from tests.aws.events import event_for
 from tests.support.transformer_server import TransformerServer
 
@@ -124,14 +123,8 @@ def test_a_waiter_on_another_process_s_work_answers_503_before_its_invocation_en
     handler = LambdaHandler(lambda: Settings.model_validate(settings))
     try:
         warm(handler)
-        components: Any = handler._app.state.components  # type: ignore[union-attr]
-        store = components.store
-        other = {"list_1": ["held"], "list_2": ["elsewhere"]}
-        payload_key = "payload:" + components.service.id_for(other["list_1"], other["list_2"])
-        handler._loop.run_until_complete(  # type: ignore[union-attr]
-            store.claim([payload_key], "another-process", 60)
-        )
-        reply, took = post(handler, remaining_ms=1200, document=other)
+        hold_elsewhere(handler)
+        reply, took = post(handler, remaining_ms=1200, document=HELD_ELSEWHERE)
     finally:
         handler.close()
     print(f"waiter answered {reply.status} after {took:.2f}s of a 1.2 s invocation")

@@ -1,1 +1,0 @@
-"""Storage tiers: the ports (``ports``) and one adapter per backend."""

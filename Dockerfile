@@ -25,4 +25,4 @@ ENV CACHE_STORE=memory \
     CACHE_CLAIM_TTL_S=10 \
     CACHE_CLAIM_WAIT_S=20
 
-CMD ["cache_service.aws.handler"]
+CMD ["cache_service.aws.handler.handler"]

@@ -67,6 +67,7 @@ system-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -84,7 +85,7 @@ lock: $(STAMP)
 ## The service in the AWS Lambda runtime client (CPython 3.12) behind a local API Gateway stage
 ## on http://$(HOST):3000/prod; no Docker. CACHE_* variables reach the function.
 lambda-local: $(STAMP)
-	$(BIN)/python -m tests.support.lambda_front --host $(HOST) --port $${LAMBDA_PORT:-3000}
+	$(BIN)/python -m infra.local.front --host $(HOST) --port $${LAMBDA_PORT:-3000}
 
 clean:
 	rm -rf $(VENV) .cache-service .pytest_cache .mypy_cache .ruff_cache cdk.out build

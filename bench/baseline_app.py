@@ -1,6 +1,6 @@
 """The floor: a minimal FastAPI app that validates the same request model and returns a constant.
 
-Served by the same server and settings as the service (``cache_service.serving.serve``, through
+Served by the same server and settings as the service (``cache_service.http.server.serve``, through
 ``python -m bench.edge --serve-baseline PORT``), so the ratio isolates what the cache adds.
 """
 
@@ -10,7 +10,7 @@ import asyncio
 
 from fastapi import FastAPI
 
-from cache_service.contract import PayloadRequest
+from cache_service.http.contract import PayloadRequest
 
 app = FastAPI()
 CONSTANT = {"id": "0" * 64, "output": "FIRST STRING, OTHER STRING"}

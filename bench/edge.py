@@ -412,7 +412,7 @@ def app_cpu(requests: int, rounds: int) -> dict[str, str]:
 def serve_baseline(port: int) -> None:
     """The baseline app on exactly the server and options ``cache-service`` runs."""
     from bench.baseline_app import app
-    from cache_service.serving import serve
+    from cache_service.http.server import serve
     from cache_service.settings import Settings
 
     serve(app, Settings(), host="127.0.0.1", port=port, log_level="warning")

@@ -1,6 +1,6 @@
 """Lambda cold start in the real runtime client, and warm invocation, each against a baseline.
 
-Cold start: ``tests/support/lambda_runtime`` starts CPython 3.12 running ``awslambdaric`` on the
+Cold start: ``infra/local/runtime_api`` starts CPython 3.12 running ``awslambdaric`` on the
 assets the CDK stack's bundling builds (layer and function with bytecode), with bytecode
 writing off, and one ``GET /health`` is queued before the process starts. A run is the wall
 time from starting the process to the answer arriving at the Runtime API (init + first
@@ -25,12 +25,12 @@ from types import SimpleNamespace
 from typing import Any
 
 from cache_service.app import create_app
-from cache_service.aws import LambdaHandler
+from cache_service.aws.handler import LambdaHandler
 from cache_service.settings import Settings, StoreKind
 from infra.assets import compile_command
+from infra.local.environment import LambdaAssets, Python312Missing, build_assets
+from infra.local.runtime_api import LambdaFunction, RuntimeApi
 from tests.aws.events import event_for
-from tests.support.lambda_assets import LambdaAssets, Python312Missing, build_assets
-from tests.support.lambda_runtime import LambdaFunction, RuntimeApi
 
 BASELINE = Path(__file__).with_name("lambda_baseline.py")
 UNOBSERVED = Path(__file__).with_name("lambda_unobserved.py")
@@ -85,7 +85,7 @@ def cold_cases(root: Path) -> list[ColdCase]:
     shutil.copytree(assets.task, root / "plain" / "task", ignore=no_pyc)
     shutil.copytree(assets.layer, root / "plain" / "layer", ignore=no_pyc)
     without = replace(assets, task=root / "plain" / "task", layer=root / "plain" / "layer")
-    service = "cache_service.aws.handler"
+    service = "cache_service.aws.handler.handler"
     memory = {"CACHE_STORE": "memory"}
     baseline = replace(assets, task=bare_task)
     no_xray = {**memory, "POWERTOOLS_TRACE_DISABLED": "true"}

@@ -6,6 +6,6 @@ the shipped handler, in the same run, measures what observability adds to a cold
 
 from __future__ import annotations
 
-from cache_service.aws import LambdaHandler
+from cache_service.aws.handler import LambdaHandler
 
 handler = LambdaHandler(observe=False)

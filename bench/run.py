@@ -451,7 +451,7 @@ def dynamodb_requests(report: Report, moto: MotoServer) -> None:
 
 def lambda_start(report: Report, runs: int) -> None:
     from bench import lambda_start as cold
-    from tests.support.lambda_assets import Python312Missing
+    from infra.local.environment import Python312Missing
 
     section = (
         "Lambda: init + first `GET /health` in the runtime client (CPython 3.12), "

@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from cache_service.tiers.dynamodb import ITEM_ACTIONS
+from cache_service.stores.dynamodb.store import ITEM_ACTIONS
 from infra.bundling import function_bundling, layer_bundling
 from infra.config import ServiceConfig
 from infra.nag import acknowledge
@@ -20,7 +20,7 @@ from infra.nag import acknowledge
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "service"
 LAYER = ROOT / "infra" / "layer"
-HANDLER = "cache_service.aws.handler"
+HANDLER = "cache_service.aws.handler.handler"
 
 #: The item actions the DynamoDB tier calls; nothing else (no Scan, no Query, no table admin).
 TABLE_ACTIONS = ITEM_ACTIONS

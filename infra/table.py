@@ -7,7 +7,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
 # The table's shape is the service's: `cache-service create-table` makes the same one.
-from cache_service.tiers.dynamodb_table import PARTITION_KEY, TTL_ATTRIBUTE
+from cache_service.stores.dynamodb.table import PARTITION_KEY, TTL_ATTRIBUTE
 
 
 class PayloadTable(Construct):

@@ -1,6 +1,6 @@
 """A local API Gateway stage in front of the real Lambda runtime client, without Docker.
 
-``python -m tests.support.lambda_front --port 3000`` (``make lambda-local``) builds the assets
+``python -m infra.local.front --port 3000`` (``make lambda-local``) builds the assets
 the way the CDK stack bundles them, starts one execution environment (``lambda_runtime``) and
 turns every request under ``/prod`` into an API Gateway REST proxy event, as the deployed
 stage does, so ``cache-cli -h http://127.0.0.1:3000/prod`` exercises the real handler in the
@@ -34,15 +34,15 @@ from starlette.routing import Route
 
 from infra.config import ServiceConfig
 
-from .lambda_assets import LambdaAssets, Python312Missing, build_assets
-from .lambda_runtime import (
+from .environment import LambdaAssets, Python312Missing, build_assets
+from .runtime_api import (
     InvocationFailed,
     InvocationTimeout,
     LambdaFunction,
     RuntimeApi,
 )
 
-HANDLER = "cache_service.aws.handler"
+HANDLER = "cache_service.aws.handler.handler"
 
 
 def rest_event(request: Request, body: bytes, stage: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import resource
+import socket
 import time
 import uuid
 from collections.abc import Mapping
@@ -31,8 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .lambda_assets import LambdaAssets
-from .processes import free_port
+from .environment import LambdaAssets
 
 PREFIX = "/2018-06-01/runtime"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:cache-service"
@@ -66,7 +66,8 @@ class RuntimeApi:
     """The Runtime API of one execution environment, serving ``invoke`` calls in order."""
 
     timeout_s: float = 28.0
-    port: int = field(default_factory=free_port)
+    #: Chosen by the OS when the API starts (bound before it is known, so no other can take it).
+    port: int = 0
     init_error: bytes | None = None
     #: The trace header of each invocation handed to the function, in order.
     trace_headers: list[str] = field(default_factory=list)
@@ -90,16 +91,12 @@ class RuntimeApi:
                 Route(f"{PREFIX}/init/error", self._init_error, methods=["POST"]),
             ]
         )
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-        )
+        listening = socket.socket()
+        listening.bind(("127.0.0.1", self.port))
+        self.port = int(listening.getsockname()[1])
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
+        self._task = asyncio.create_task(self._server.serve(sockets=[listening]))
         async with asyncio.timeout(10):
             while not self._server.started:
                 if self._task.done():

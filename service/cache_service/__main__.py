@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def create_table(settings: Settings) -> int:
     """Create the DynamoDB table the settings name, the way the CDK stack defines it."""
-    from .tiers.dynamodb import DynamoDbStore
+    from .stores.dynamodb.store import DynamoDbStore
 
     if not settings.dynamodb_table:
         print("create-table: set CACHE_DYNAMODB_TABLE", file=sys.stderr)
@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return create_table(settings)
 
     from .app import create_app
-    from .serving import serve
+    from .http.server import serve
 
     serve(create_app(settings), settings, host=args.host, port=args.port, log_level=args.log_level)
     return 0

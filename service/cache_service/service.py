@@ -9,12 +9,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from .caches.layered import LayeredStore
+from .coordination.singleflight import SingleFlight
 from .errors import TransformerError, TransformerOutputTooLarge
 from .metrics import Metrics
 from .payload import SEPARATOR, payload_id, render, string_key, utf8_size
-from .singleflight import SingleFlight
-from .tiers.layered import LayeredStore
-from .transformer import Transformer
+from .transformers.port import Transformer
 
 PAYLOAD_PREFIX = "payload:"
 STRING_PREFIX = "string:"

@@ -16,10 +16,11 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from .claims import ClaimResult, Completion
-from .tiers.ports import CacheTier, DurableStore
-from .transformer import Transformer
-from .wakeups import Wakeups
+from .caches.port import CacheTier
+from .coordination.claims import ClaimResult, Completion
+from .coordination.wakeups import Wakeups
+from .stores.port import DurableStore
+from .transformers.port import Transformer
 
 
 class Spans(Protocol):

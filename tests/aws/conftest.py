@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from cache_service.aws import LambdaHandler
+from cache_service.aws.handler import LambdaHandler
 from cache_service.settings import Settings
+from infra.local.environment import LambdaAssets, Python312Missing, build_assets
 from tests.aws.events import KINDS, event_for
-from tests.support.lambda_assets import LambdaAssets, Python312Missing, build_assets
 
 # Small limits, so the limit tests stay small.
 SETTINGS = {
@@ -123,9 +123,9 @@ def hold_elsewhere(handler: LambdaHandler) -> None:
 
     The handler must have served an invocation (its app is built on the first one).
     """
-    components: Any = handler._app.state.components  # type: ignore[union-attr]
+    components: Any = handler.app.state.components  # type: ignore[union-attr]
     document = HELD_ELSEWHERE
     key = "payload:" + components.service.id_for(document["list_1"], document["list_2"])
-    handler._loop.run_until_complete(  # type: ignore[union-attr]
+    handler.loop.run_until_complete(  # type: ignore[union-attr]
         components.store.claim([key], "another-process", 60)
     )

@@ -1,6 +1,6 @@
 """The handler in AWS's runtime client (CPython 3.12, the stack's assets), behind a local stage.
 
-``make lambda-local`` runs ``tests.support.lambda_front``; these tests start that same command
+``make lambda-local`` runs ``infra.local.front``; these tests start that same command
 and talk to it over HTTP, and drive the Runtime API emulator directly for what a front hides.
 """
 
@@ -16,25 +16,25 @@ from pathlib import Path
 import httpx
 import pytest
 
+from infra.local.environment import LambdaAssets
+from infra.local.runtime_api import InvocationFailed, LambdaFunction, RuntimeApi
 from tests.aws.events import event_for
-from tests.support.lambda_assets import LambdaAssets
-from tests.support.lambda_runtime import InvocationFailed, LambdaFunction, RuntimeApi
 from tests.support.processes import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
-HANDLER = "cache_service.aws.handler"
+HANDLER = "cache_service.aws.handler.handler"
 
 
 @pytest.fixture(scope="module")
 def front(assets: LambdaAssets, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python -m tests.support.lambda_front`` on a free port: the stage URL."""
+    """``python -m infra.local.front`` on a free port: the stage URL."""
     port = free_port()
     log = tmp_path_factory.mktemp("front") / "front.log"
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("CACHE_", "AWS_"))}
     environment["CACHE_TRANSFORMER_DELAY_MS"] = "0"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.lambda_front", "--port", str(port)],
+            [sys.executable, "-m", "infra.local.front", "--port", str(port)],
             cwd=ROOT,
             env=environment,
             stdout=out,

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from cache_service import aws
-from cache_service.api import INTERNAL_ERROR
-from cache_service.aws import LambdaHandler
+from cache_service.aws import handler as aws
+from cache_service.aws.handler import LambdaHandler
+from cache_service.http.failures import INTERNAL_ERROR
 from cache_service.settings import Settings
 from tests.aws.conftest import SETTINGS, FakeContext, Invoker, Reply
 from tests.aws.events import http_api_event, rest_event
@@ -21,8 +21,8 @@ DOCUMENT = {"list_1": ["warm"], "list_2": ["start"]}
 
 def test_importing_the_module_builds_nothing() -> None:
     code = (
-        "import sys, cache_service.aws as m; "
-        "print(m.handler._adapter is None, 'mangum' in sys.modules, 'boto3' in sys.modules, "
+        "import sys, cache_service.aws.handler as m; "
+        "print(m.handler.app is None, 'mangum' in sys.modules, 'boto3' in sys.modules, "
         "'redis' in sys.modules, 'cache_service.app' in sys.modules)"
     )
     out = subprocess.run(
@@ -57,10 +57,10 @@ def test_module_handler_is_a_lambda_handler() -> None:
 
 def test_a_hundred_warm_invocations_reuse_one_app_and_one_loop(invoke: Invoker) -> None:
     first = invoke.post(DOCUMENT)
-    app, loop = invoke.handler._app, invoke.handler._loop
+    app, loop = invoke.handler.app, invoke.handler.loop
     replies = [invoke("GET", f"/payload/{first.json()['id']}") for _ in range(100)]
     assert {reply.status for reply in replies} == {200}
-    assert (invoke.handler._app, invoke.handler._loop) == (app, loop)
+    assert (invoke.handler.app, invoke.handler.loop) == (app, loop)
     assert {reply.headers["x-cache"] for reply in replies} == {"HIT"}
 
 
@@ -81,8 +81,8 @@ def test_an_exception_escaping_the_app_is_a_json_500_not_a_lambda_error(
 ) -> None:
     invoke = Invoker(lambda_handler, "http")
     invoke("GET", "/health")  # build the app
-    assert lambda_handler._app is not None
-    service = lambda_handler._app.state.components.service
+    assert lambda_handler.app is not None
+    service = lambda_handler.app.state.components.service
 
     async def broken(id_: str) -> None:
         raise RuntimeError("boom")
@@ -97,7 +97,7 @@ def test_an_exception_escaping_the_app_is_a_json_500_not_a_lambda_error(
 def test_close_releases_the_loop() -> None:
     handler = LambdaHandler(lambda: Settings.model_validate(SETTINGS))
     Invoker(handler, "url")("GET", "/health")
-    loop = handler._loop
+    loop = handler.loop
     handler.close()
     assert loop is not None
     assert loop.is_closed()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cache_service.aws import LambdaHandler
+from cache_service.aws.handler import LambdaHandler
 from cache_service.settings import Settings
 from tests.aws.conftest import HELD_ELSEWHERE, SETTINGS, Invoker, hold_elsewhere
 

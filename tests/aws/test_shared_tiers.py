@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cache_service.aws import LambdaHandler
+from cache_service.aws.handler import LambdaHandler
 from cache_service.settings import Settings
 from tests.aws.conftest import Invoker
 from tests.support.redis_process import RedisServer

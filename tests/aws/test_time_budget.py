@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cache_service.aws import LambdaHandler
+from cache_service.aws.handler import LambdaHandler
 from cache_service.settings import Settings
 from tests.aws.conftest import HELD_ELSEWHERE, FakeContext, Reply, hold_elsewhere
 from tests.aws.events import event_for

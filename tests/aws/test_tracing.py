@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 
-from cache_service.lambda_observe import XRaySpans
+from cache_service.aws.observability import XRaySpans
+from infra.local.environment import LambdaAssets
+from infra.local.runtime_api import LambdaFunction, RuntimeApi, trace_header
 from tests.aws.events import event_for
-from tests.support.lambda_assets import LambdaAssets
-from tests.support.lambda_runtime import LambdaFunction, RuntimeApi, trace_header
 from tests.support.moto_process import MotoServer
 from tests.support.redis_process import RedisServer
 
-HANDLER = "cache_service.aws.handler"
+HANDLER = "cache_service.aws.handler.handler"
 PAYLOAD = {"list_1": ["alpha", "beta", "gamma"], "list_2": ["delta", "epsilon", "zeta"]}
 Entity = dict[str, Any]
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from cache_service.breaker import CircuitBreaker, CircuitOpen
-from cache_service.tiers.redis import UNREACHABLE, RedisCache, RedisConnection
+from cache_service.caches.redis import RedisCache
+from cache_service.redis_connection import UNREACHABLE, RedisConnection
 from tests.support.processes import free_port
 
 TTL_S = 600

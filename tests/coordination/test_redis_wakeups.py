@@ -9,16 +9,23 @@ from typing import Any
 import pytest
 
 from cache_service.breaker import CircuitBreaker
-from cache_service.tiers.redis import UNREACHABLE, RedisConnection
-from cache_service.tiers.redis_wakeups import RedisWakeups
+from cache_service.coordination.redis_wakeups import RedisWakeups
+from cache_service.redis_connection import UNREACHABLE, RedisConnection
 
 
-def wakeups(url: str, *, cluster: bool, prefix: str) -> RedisWakeups:
-    breaker = CircuitBreaker("redis", cooldown_s=0.2, failures=UNREACHABLE)
-    connection = RedisConnection(
-        url, cluster=cluster, timeout_s=0.5, max_connections=4, breaker=breaker
-    )
-    return RedisWakeups(connection, prefix=prefix, reconnect_s=0.1)
+class Side(RedisWakeups):
+    """One process's wake-ups, closing the Redis connection after them, as the app does."""
+
+    def __init__(self, url: str, *, cluster: bool, prefix: str) -> None:
+        breaker = CircuitBreaker("redis", cooldown_s=0.2, failures=UNREACHABLE)
+        self.connection = RedisConnection(
+            url, cluster=cluster, timeout_s=0.5, max_connections=4, breaker=breaker
+        )
+        super().__init__(self.connection, prefix=prefix, reconnect_s=0.1)
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        await self.connection.aclose()
 
 
 async def until(condition: Any, timeout_s: float = 10) -> None:
@@ -31,15 +38,14 @@ async def until(condition: Any, timeout_s: float = 10) -> None:
 @pytest.fixture(params=["standalone", "cluster"])
 async def pair(
     request: pytest.FixtureRequest, redis_prefix: str
-) -> AsyncIterator[tuple[RedisWakeups, RedisWakeups]]:
+) -> AsyncIterator[tuple[Side, Side]]:
     cluster = request.param == "cluster"
     server: Any = request.getfixturevalue("redis_cluster" if cluster else "redis_server")
-    waiter = wakeups(server.url, cluster=cluster, prefix=redis_prefix)
-    announcer = wakeups(server.url, cluster=cluster, prefix=redis_prefix)
+    waiter = Side(server.url, cluster=cluster, prefix=redis_prefix)
+    announcer = Side(server.url, cluster=cluster, prefix=redis_prefix)
     yield waiter, announcer
     for side in (waiter, announcer):
         await side.aclose()
-        await side._connection.aclose()
 
 
 async def test_an_announcement_from_another_client_wakes_a_watcher_of_that_key(
@@ -66,8 +72,8 @@ async def test_an_announcement_of_other_keys_does_not_wake_a_watcher(
 async def test_not_listening_while_redis_is_down_and_listening_again_once_it_is_back(
     redis_server: Any, redis_prefix: str
 ) -> None:
-    waiter = wakeups(redis_server.url, cluster=False, prefix=redis_prefix)
-    announcer = wakeups(redis_server.url, cluster=False, prefix=redis_prefix)
+    waiter = Side(redis_server.url, cluster=False, prefix=redis_prefix)
+    announcer = Side(redis_server.url, cluster=False, prefix=redis_prefix)
     try:
         with waiter.watch(["string:a"]) as woken:
             await until(lambda: waiter.listening)
@@ -79,7 +85,6 @@ async def test_not_listening_while_redis_is_down_and_listening_again_once_it_is_
     finally:
         for side in (waiter, announcer):
             await side.aclose()
-            await side._connection.aclose()
 
 
 def _announced(announcer: RedisWakeups, keys: list[str], woken: asyncio.Event) -> bool:

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 
 import pytest
 
+from cache_service.coordination.singleflight import SingleFlight
+from cache_service.coordination.watchers import NoWakeups, Watchers
 from cache_service.errors import WaitTimeout
-from cache_service.singleflight import SingleFlight
-from cache_service.tiers.memory import MemoryStore
-from cache_service.wakeups import NoWakeups, Watchers
+from cache_service.stores.memory import MemoryStore
 
 
 def flight(store: MemoryStore, *, wait_s: float = 5, ttl_s: float = 30) -> SingleFlight:

@@ -11,7 +11,7 @@ SERVE_A_MISS_AND_A_HIT = textwrap.dedent(
     """
     import asyncio, json, sys
     import httpx
-    import cache_service.__main__, cache_service.serving  # the server's own entry points
+    import cache_service.__main__, cache_service.http.server  # the server's own entry points
     from cache_service.app import create_app
     from cache_service.settings import Settings
 
@@ -44,7 +44,7 @@ def test_the_local_server_loads_no_powertools_and_holds_untraced_adapters() -> N
         check=True,
     )
     seen = json.loads(run.stdout.strip().splitlines()[-1])
-    lambda_only = ("aws_lambda_powertools", "aws_xray_sdk", "cache_service.lambda_observe")
+    lambda_only = ("aws_lambda_powertools", "aws_xray_sdk", "cache_service.aws.observability")
     assert [m for m in seen["modules"] if m.startswith(lambda_only)] == []
     assert "cache_service.tracing" not in seen["modules"]
     assert seen["adapters"] == ["SimulatedTransformer", "MemoryStore"]

@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cache_service.api import INTERNAL_ERROR, STORE_UNAVAILABLE
 from cache_service.app import create_app
-from cache_service.docs import CDN
+from cache_service.http.docs import CDN
+from cache_service.http.failures import INTERNAL_ERROR, STORE_UNAVAILABLE
 from cache_service.settings import Settings
 from tests.http.conftest import Api, open_api
 

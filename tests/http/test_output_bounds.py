@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cache_service.payload import payload_id
-from cache_service.transformer import SIMULATED_IDENTITY
+from cache_service.transformers.simulated import SIMULATED_IDENTITY
 from tests.http.conftest import open_api
 
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 PROBE = (
-    "import resource; from cache_service.serving import connections_within_file_limit as fit; "
+    "import resource; from cache_service.http.server import connections_within_file_limit as fit; "
     "cap = fit(1024); print(cap, resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
 )
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cache_service.api import TRANSFORMER_FAILED, TRANSFORMER_TIMED_OUT
+from cache_service.http.failures import TRANSFORMER_FAILED, TRANSFORMER_TIMED_OUT
 from cache_service.payload import payload_id
 from tests.http.conftest import open_api, service_log
 from tests.support.transformer_server import TransformerServer

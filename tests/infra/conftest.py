@@ -49,7 +49,7 @@ class Synth:
         (function,) = [
             f["Properties"]
             for f in self.resources("AWS::Lambda::Function").values()
-            if f["Properties"].get("Handler") == "cache_service.aws.handler"
+            if f["Properties"].get("Handler") == "cache_service.aws.handler.handler"
         ]
         return function  # type: ignore[no-any-return]
 

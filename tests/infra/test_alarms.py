@@ -59,7 +59,7 @@ def test_the_throttle_alarm_fires_on_any_throttle_of_the_service_function(stack:
     (function,) = [
         name
         for name, f in stack.resources("AWS::Lambda::Function").items()
-        if f["Properties"].get("Handler") == "cache_service.aws.handler"
+        if f["Properties"].get("Handler") == "cache_service.aws.handler.handler"
     ]
     assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function}}]
     assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)

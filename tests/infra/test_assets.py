@@ -16,7 +16,7 @@ from infra.assets import (
     target_python,
 )
 from infra.bundling import function_bundling, layer_bundling
-from tests.support.lambda_assets import build_assets
+from infra.local.environment import build_assets
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDA_EPOCH = 315532800  # 1980-01-01, the timestamp CDK's asset zips give every file

@@ -16,7 +16,7 @@ ITEM_ACTIONS = [
 ]
 
 
-HANDLER = "cache_service.aws.handler"
+HANDLER = "cache_service.aws.handler.handler"
 
 
 def _function(stack: Synth) -> dict[str, Any]:
@@ -35,7 +35,10 @@ def _logical_id(stack: Synth, type_: str) -> str:
 
 def test_runs_the_mangum_handler_on_python_3_12(stack: Synth) -> None:
     function = _function(stack)
-    assert (function["Runtime"], function["Handler"]) == ("python3.12", "cache_service.aws.handler")
+    assert (function["Runtime"], function["Handler"]) == (
+        "python3.12",
+        "cache_service.aws.handler.handler",
+    )
 
 
 def test_architecture_defaults_to_arm64(stack: Synth) -> None:

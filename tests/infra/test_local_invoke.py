@@ -139,5 +139,5 @@ def test_sam_routes_are_the_stack_routes(stack: Synth) -> None:
 def test_dockerfile_builds_on_the_lambda_python_3_12_image_with_the_handler() -> None:
     lines = [line.strip() for line in DOCKERFILE.read_text().splitlines()]
     assert "FROM public.ecr.aws/lambda/python:3.12" in lines
-    assert 'CMD ["cache_service.aws.handler"]' in lines
+    assert 'CMD ["cache_service.aws.handler.handler"]' in lines
     assert any("infra/layer/requirements.txt" in line for line in lines if line.startswith("COPY"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cache_service.tiers.sqlite import SqliteStore
+from cache_service.stores.sqlite import SqliteStore
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from cache_service.tiers.dynamodb import DynamoDbStore
-from cache_service.tiers.memory import MemoryStore
-from cache_service.tiers.ports import DurableStore
-from cache_service.tiers.sqlite import SqliteStore
+from cache_service.stores.dynamodb.store import DynamoDbStore
+from cache_service.stores.memory import MemoryStore
+from cache_service.stores.port import DurableStore
+from cache_service.stores.sqlite import SqliteStore
 
 
 @pytest.fixture(params=["memory", "sqlite", "dynamodb"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cache_service.errors import StoreUnavailable
-from cache_service.tiers.dynamodb import DynamoDbStore
+from cache_service.stores.dynamodb.store import DynamoDbStore
 from tests.support.recording_proxy import RecordingProxy
 
 

@@ -6,10 +6,9 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
@@ -17,10 +16,13 @@ import pytest
 from cache_service.app import Components, build_components
 from cache_service.errors import StoreUnavailable
 from cache_service.settings import Settings
-from cache_service.tiers.dynamodb import ITEM_ACTIONS, DynamoDbStore
-from cache_service.tiers.dynamodb_codec import INLINE_BYTES
+from cache_service.stores.dynamodb.codec import INLINE_BYTES
+from cache_service.stores.dynamodb.store import ITEM_ACTIONS, DynamoDbStore
 from tests.support.processes import free_port
 from tests.support.recording_proxy import RecordingProxy
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
 
 
 @pytest.fixture
@@ -204,6 +206,14 @@ class ThrottlingClient:
         self.unprocessed_rounds = unprocessed_rounds
         self.calls = 0
 
+    def store(self) -> DynamoDbStore:
+        """A store on this client instead of boto3's."""
+        client = cast("DynamoDBClient", self)
+        return DynamoDbStore(self.table, timeout_s=5, retry_after_s=1, client=lambda: client)
+
+    def close(self) -> None:
+        return None
+
     def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
         self.calls += 1
         keys = RequestItems[self.table]["Keys"]
@@ -218,22 +228,24 @@ class ThrottlingClient:
         return reply
 
 
-def test_unprocessed_keys_are_retried_until_every_key_is_answered() -> None:
-    store = DynamoDbStore("t-throttled", timeout_s=5, retry_after_s=1)
+async def test_unprocessed_keys_are_retried_until_every_key_is_answered() -> None:
     client = ThrottlingClient("t-throttled", unprocessed_rounds=3)
+    store = client.store()
     keys = ["string:a", "string:b", "string:c", "string:d", "string:e"]
-    found = store._get_batch(client, time.monotonic() + 5, keys, consistent=True)  # type: ignore[arg-type]
+    found = await store.get_many(keys, consistent=True)
+    await store.aclose()
     assert found == {key: key.upper() for key in keys}
     assert client.calls == 4
 
 
-def test_keys_that_stay_unprocessed_become_a_503_not_a_partial_answer() -> None:
-    store = DynamoDbStore("t-throttled", timeout_s=5, retry_after_s=1)
+async def test_keys_that_stay_unprocessed_become_a_503_not_a_partial_answer() -> None:
     client = ThrottlingClient("t-throttled", unprocessed_rounds=100)
+    store = client.store()
     # One key served per round, fewer rounds than keys: some are never answered.
     keys = [f"string:{i}" for i in range(20)]
     with pytest.raises(StoreUnavailable, match="unprocessed"):
-        store._get_batch(client, time.monotonic() + 5, keys, consistent=True)  # type: ignore[arg-type]
+        await store.get_many(keys, consistent=True)
+    await store.aclose()
 
 
 async def test_calls_abandoned_on_a_hung_endpoint_free_the_pool_by_their_deadline(

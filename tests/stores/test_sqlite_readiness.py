@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cache_service.errors import StoreUnavailable
-from cache_service.tiers.sqlite import SqliteStore
+from cache_service.stores.sqlite import SqliteStore
 from tests.support.filesystems import fill, read_only, small_disk
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cache_service.errors import StoreUnavailable
-from cache_service.tiers.sqlite import SqliteStore
+from cache_service.stores.sqlite import SqliteStore
 
 
 async def test_get_many_reads_more_keys_than_one_sql_statement_takes(store: SqliteStore) -> None:
@@ -91,7 +91,7 @@ async def test_calls_queued_behind_a_stuck_one_answer_once_it_frees(tmp_path: Pa
 _FIRST_WRITES = """
 import asyncio, sys, time
 from pathlib import Path
-from cache_service.tiers.sqlite import SqliteStore
+from cache_service.stores.sqlite import SqliteStore
 
 async def main() -> None:
     folder, start, name = Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3]

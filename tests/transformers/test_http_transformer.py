@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cache_service.errors import TransformerError, TransformerTimeout
-from cache_service.http_transformer import HttpTransformer
-from cache_service.transformer import SimulatedTransformer
+from cache_service.transformers.http import HttpTransformer
+from cache_service.transformers.simulated import SimulatedTransformer
 from tests.support.processes import free_port
 from tests.support.transformer_server import TransformerServer
 

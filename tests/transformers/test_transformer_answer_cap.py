@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cache_service.errors import TransformerError, TransformerOutputTooLarge, TransformerTimeout
-from cache_service.http_transformer import HttpTransformer
+from cache_service.transformers.http import HttpTransformer
 from tests.support.transformer_server import TransformerServer
 
 MiB = 1024 * 1024

@@ -1,6 +1,6 @@
 """The Lambda entry point: API Gateway (REST and HTTP APIs) and Function URL events -> the app.
 
-``handler`` is what the function's configuration names (``cache_service.aws.handler``).
+``handler`` is what the function's configuration names (``cache_service.aws.handler.handler``).
 Importing this module builds nothing: settings are read, the app is created and clients
 connect on the first invocation, and all of it is then reused by every warm invocation.
 """
@@ -13,14 +13,14 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .settings import Settings, describe_error
+from ..settings import Settings, describe_error
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from mangum import Mangum
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-    from .lambda_observe import LambdaObservability
+    from .observability import LambdaObservability
 
 log = logging.getLogger(__name__)
 
@@ -169,13 +169,23 @@ class LambdaHandler:
         self._app: FastAPI | None = None
         self._observe: LambdaObservability | None = None
 
+    @property
+    def app(self) -> FastAPI | None:
+        """The app, once the first invocation has built it."""
+        return self._app
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop every invocation runs on, once the first one has made it."""
+        return self._loop
+
     def __call__(self, event: LambdaEvent, context: Any) -> dict[str, Any]:
         if self._loop is None or self._loop.is_closed():
             self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
         if self._observe is None and self._observing:
             # First, so that even the build's log lines (a configuration error) are JSON.
-            from .lambda_observe import LambdaObservability
+            from .observability import LambdaObservability
 
             self._observe = LambdaObservability()
         if self._observe is None:
@@ -202,7 +212,7 @@ class LambdaHandler:
         from mangum import Mangum
         from pydantic import ValidationError
 
-        from .app import create_app
+        from ..app import create_app
 
         try:
             settings = self._settings()

@@ -26,9 +26,9 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.shared.functions import strtobool
 from prometheus_client import Counter
 
-from .metrics import Metrics
-from .request_id import RequestIdFilter
-from .settings import Settings, StoreKind
+from ..http.request_id import RequestIdFilter
+from ..metrics import Metrics
+from ..settings import Settings, StoreKind
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer

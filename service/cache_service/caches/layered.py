@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 
 from ..breaker import CircuitOpen
 from ..metrics import Metrics
-from .ports import CacheTier, DurableStore
+from ..stores.port import DurableStore
+from .port import CacheTier
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-from ..wakeups import Watchers
-from .redis import UNREACHABLE, RedisConnection
+from ..redis_connection import UNREACHABLE, RedisConnection
+from .watchers import Watchers
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ..errors import OutOfTime, WaitTimeout
 from .claims import Claims
-from .errors import OutOfTime, WaitTimeout
 from .wakeups import Wakeups
 
 log = logging.getLogger(__name__)
@@ -85,9 +85,6 @@ class SingleFlight:
         self._poll_first_s, self._poll_max_s = poll_s
         self._pending: dict[str, _Flight] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._pending
 
     async def settle(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
@@ -125,19 +126,58 @@ def parse_payload(body: bytes) -> PayloadRequest:
 EQUAL_LENGTHS = "list_1 and list_2 must have the same number of items."
 
 
-def request_body_doc(max_items: int, max_string_length: int) -> dict[str, Any]:
-    """The request body's OpenAPI entry, with the limits the route enforces from the settings.
+@dataclass(frozen=True, slots=True)
+class PayloadLimits:
+    """The size rules the settings put on a payload: ``check`` enforces them, ``request_body``
+    states them in the OpenAPI document, from the same two numbers."""
 
-    JSON Schema cannot compare two arrays' lengths, so the equal-length rule is stated in
-    words (``description`` and ``x-equal-lengths``): the one rule a schema-driven client has
-    to be told rather than shown.
-    """
-    schema = copy.deepcopy(PayloadRequest.model_json_schema())
-    for field in ("list_1", "list_2"):
-        prop = schema["properties"][field]
-        prop["maxItems"] = max_items
-        prop["items"]["maxLength"] = max_string_length
-        prop["description"] = f"1 to {max_items} strings of at most {max_string_length} characters."
-    schema["description"] = f"{schema.get('description', '')} {EQUAL_LENGTHS}".strip()
-    schema["x-equal-lengths"] = ["list_1", "list_2"]
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    max_items: int
+    max_string_length: int
+
+    def check(self, body: PayloadRequest) -> None:
+        """Raise a ``RequestValidationError`` naming every list or item over a limit."""
+        errors: list[dict[str, Any]] = []
+        for field in ("list_1", "list_2"):
+            values: list[str] = getattr(body, field)
+            if len(values) > self.max_items:
+                errors.append(
+                    {
+                        "type": "too_long",
+                        "loc": ["body", field],
+                        "msg": f"must have at most {self.max_items} items "
+                        f"(CACHE_MAX_ITEMS), got {len(values)}",
+                    }
+                )
+            for index, value in enumerate(values):
+                if len(value) > self.max_string_length:
+                    errors.append(
+                        {
+                            "type": "string_too_long",
+                            "loc": ["body", field, index],
+                            "msg": f"must have at most {self.max_string_length} "
+                            f"characters (CACHE_MAX_STRING_LENGTH), got {len(value)}",
+                        }
+                    )
+        if errors:
+            raise RequestValidationError(errors)
+
+    def request_body(self) -> dict[str, Any]:
+        """The request body's OpenAPI entry, with these limits.
+
+        JSON Schema cannot compare two arrays' lengths, so the equal-length rule is stated in
+        words (``description`` and ``x-equal-lengths``): the one rule a schema-driven client
+        has to be told rather than shown.
+        """
+        schema = copy.deepcopy(PayloadRequest.model_json_schema())
+        for field in ("list_1", "list_2"):
+            prop = schema["properties"][field]
+            prop["maxItems"] = self.max_items
+            prop["items"]["maxLength"] = self.max_string_length
+            prop["description"] = (
+                f"1 to {self.max_items} strings of at most {self.max_string_length} characters."
+            )
+        schema["description"] = f"{schema.get('description', '')} {EQUAL_LENGTHS}".strip()
+        schema["x-equal-lengths"] = ["list_1", "list_2"]
+        return {
+            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
+        }

@@ -11,8 +11,8 @@ import time
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..metrics import Metrics
 from . import request_id
-from .metrics import Metrics
 
 
 class ObserveRequests:

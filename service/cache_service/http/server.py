@@ -8,8 +8,8 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
-from .bounded_http import HeadLimits, bounded_protocol
-from .settings import Settings
+from ..settings import Settings
+from .limits import HeadLimits, bounded_protocol
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def head_limits(settings: Settings) -> HeadLimits:
 
 def log_config(level: str) -> dict[str, Any]:
     """uvicorn's logging, with the request id on every line (the app's loggers included)."""
-    request_id = {"()": "cache_service.request_id.RequestIdFilter"}
+    request_id = {"()": "cache_service.http.request_id.RequestIdFilter"}
     return {
         "version": 1,
         "disable_existing_loggers": False,

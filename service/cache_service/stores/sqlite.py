@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from ..claims import ClaimResult, Completion
+from ..coordination.claims import ClaimResult, Completion
 from ..errors import StoreUnavailable
+from .bounded_executor import BoundedExecutor, DeadlinePassed, check
 
 T = TypeVar("T")
 
@@ -22,7 +21,6 @@ T = TypeVar("T")
 # official builds.
 _CHUNK = 500
 _BUSY_ATTEMPTS = 4
-_GRACE_S = 0.25
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +53,6 @@ _SCHEMA = (
 )
 
 
-class _DeadlinePassed(Exception):
-    """The caller's time ran out before this call could start or finish waiting."""
-
-
 class SqliteStore:
     """Every call runs on one dedicated thread that owns the connection.
 
@@ -76,22 +70,19 @@ class SqliteStore:
 
     def __init__(self, path: Path, *, timeout_s: float, retry_after_s: int) -> None:
         self._path = path
-        self._timeout_s = timeout_s
         self._retry_after_s = retry_after_s
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._calls = BoundedExecutor(
+            timeout_s=timeout_s, max_workers=1, thread_name_prefix="sqlite"
+        )
         self._connection: sqlite3.Connection | None = None
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        deadline = time.monotonic() + self._timeout_s
-        loop = asyncio.get_running_loop()
-        call = loop.run_in_executor(self._executor, self._with_connection, work, deadline)
         try:
-            # The worker stops at the deadline by itself and says so; the grace lets it, so
-            # that a caller told "unavailable" knows the call had no effect.
-            return await asyncio.wait_for(call, self._timeout_s + _GRACE_S)
-        except (TimeoutError, _DeadlinePassed) as exc:
+            return await self._calls.run(lambda deadline: self._with_connection(work, deadline))
+        except DeadlinePassed as exc:
             raise StoreUnavailable(
-                f"sqlite store did not answer within {self._timeout_s}s", self._retry_after_s
+                f"sqlite store did not answer within {self._calls.timeout_s}s",
+                self._retry_after_s,
             ) from exc
         except sqlite3.Error as exc:
             cause = f"{exc} ({exc.sqlite_errorname})" if exc.sqlite_errorname else str(exc)
@@ -111,9 +102,8 @@ class SqliteStore:
         # passes. Every ``work`` is a single statement or rolls its transaction back, so
         # running it again is safe.
         for attempt in range(_BUSY_ATTEMPTS):
+            check(deadline)
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _DeadlinePassed
             try:
                 connection = self._connected(remaining)
                 connection.execute(f"PRAGMA busy_timeout = {max(1, int(remaining * 1000))}")
@@ -123,7 +113,7 @@ class SqliteStore:
                     raise
                 log.warning("sqlite store busy (%s); trying again", exc)
                 time.sleep(min(0.01 * 2**attempt, max(0.0, deadline - time.monotonic())))
-        raise _DeadlinePassed  # Not reached: the last attempt returns or raises.
+        raise DeadlinePassed  # Not reached: the last attempt returns or raises.
 
     def _connected(self, timeout_s: float) -> sqlite3.Connection:
         if self._connection is None:
@@ -208,9 +198,8 @@ class SqliteStore:
     async def aclose(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor, connection.close)
-        self._executor.shutdown(wait=False)
+            await self._calls.run_unbounded(connection.close)
+        self._calls.shutdown()
 
 
 def _chunks(keys: Sequence[str]) -> list[Sequence[str]]:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from .errors import TransformerError, TransformerOutputTooLarge, TransformerTimeout
+from ..errors import TransformerError, TransformerOutputTooLarge, TransformerTimeout
 
 # The longest JSON text for one byte of a string is an escape like \u0001: six bytes.
 _JSON_BYTES_PER_BYTE = 6

@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .dynamodb_table import PARTITION_KEY
+from .table import PARTITION_KEY
 
 # The largest value kept inline; item attributes and names must fit beside it in 400 KB.
 INLINE_BYTES = 300_000

@@ -19,7 +19,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
@@ -27,10 +26,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as EndpointUnreachable
 
-from ..claims import ClaimResult, Completion
-from ..errors import StoreUnavailable
-from . import dynamodb_codec as codec
-from .dynamodb_table import PARTITION_KEY, TTL_ATTRIBUTE, create_table
+from ...coordination.claims import ClaimResult, Completion
+from ...errors import StoreUnavailable
+from ..bounded_executor import BoundedExecutor, DeadlinePassed, check
+from . import codec
+from .table import PARTITION_KEY, TTL_ATTRIBUTE, create_table
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -48,7 +48,6 @@ ITEM_ACTIONS = (
 )
 BATCH_KEYS = 100  # BatchGetItem's limit per call.
 _ATTEMPTS = 3
-_GRACE_S = 0.25
 _UNPROCESSED_ATTEMPTS = 8
 # A claim nobody completes or releases (its holder crashed) is swept by TTL this much later.
 _CLAIM_SWEEP_S = 3600
@@ -57,10 +56,6 @@ _NOT_COMPLETED = "attribute_not_exists(#v) AND attribute_not_exists(#p)"
 _PING_KEY: dict[str, Any] = {PARTITION_KEY: {"S": "ping#"}}
 
 log = logging.getLogger(__name__)
-
-
-class _DeadlinePassed(Exception):
-    """The caller's time ran out before this step could start."""
 
 
 class DynamoDbStore:
@@ -77,13 +72,19 @@ class DynamoDbStore:
         ttl_s: int = 0,
         recorded_by: str = "",
         max_workers: int = 16,
+        client: Callable[[], DynamoDBClient] | None = None,
     ) -> None:
+        """``client`` makes the DynamoDB client (default: boto3's, with bounded timeouts);
+        tests give one that answers as DynamoDB does where moto cannot (throttling)."""
         self._table = table
+        self._make_client = client or self._boto3_client
         self._timeout_s = timeout_s
         self._retry_after_s = retry_after_s
         self._ttl_s = ttl_s
         self._recorded_by = recorded_by
-        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ddb")
+        self._calls = BoundedExecutor(
+            timeout_s=timeout_s, max_workers=max_workers, thread_name_prefix="ddb"
+        )
         self._max_workers = max_workers
         self._client: DynamoDBClient | None = None
         self._client_lock = threading.Lock()
@@ -94,24 +95,25 @@ class DynamoDbStore:
         """The client, made on first use in a worker thread (it reads files and environment)."""
         with self._client_lock:
             if self._client is None:
-                # Retries are ours (``_run``): botocore's back off for up to seconds between
-                # attempts, far past a call's bound, on the threads of calls given up on.
-                per_attempt = self._timeout_s / (_ATTEMPTS + 1)
-                config = Config(
-                    connect_timeout=min(1.0, per_attempt),
-                    read_timeout=per_attempt,
-                    retries={"mode": "standard", "max_attempts": 1},
-                    max_pool_connections=self._max_workers,
-                )
-                self._client = boto3.session.Session().client("dynamodb", config=config)
+                self._client = self._make_client()
             return self._client
 
-    async def _run(self, work: Callable[[DynamoDBClient, float], T]) -> T:
-        deadline = time.monotonic() + self._timeout_s
+    def _boto3_client(self) -> DynamoDBClient:
+        # Retries are ours (``_run``): botocore's back off for up to seconds between attempts,
+        # far past a call's bound, on the threads of calls given up on.
+        per_attempt = self._timeout_s / (_ATTEMPTS + 1)
+        config = Config(
+            connect_timeout=min(1.0, per_attempt),
+            read_timeout=per_attempt,
+            retries={"mode": "standard", "max_attempts": 1},
+            max_pool_connections=self._max_workers,
+        )
+        return boto3.session.Session().client("dynamodb", config=config)
 
-        def bounded() -> T:
+    async def _run(self, work: Callable[[DynamoDBClient, float], T]) -> T:
+        def bounded(deadline: float) -> T:
             for attempt in range(_ATTEMPTS):
-                _check(deadline)
+                check(deadline)
                 try:
                     return work(self._dynamodb(), deadline)
                 except (ClientError, BotoCoreError) as exc:
@@ -121,15 +123,11 @@ class DynamoDbStore:
                     if attempt == _ATTEMPTS - 1:
                         raise
                     time.sleep(pause)
-            raise _DeadlinePassed  # Not reached: the last attempt returns or raises.
+            raise DeadlinePassed  # Not reached: the last attempt returns or raises.
 
-        loop = asyncio.get_running_loop()
         try:
-            # The worker stops at the deadline by itself; the grace lets it say so.
-            return await asyncio.wait_for(
-                loop.run_in_executor(self._executor, bounded), self._timeout_s + _GRACE_S
-            )
-        except (TimeoutError, _DeadlinePassed) as exc:
+            return await self._calls.run(bounded)
+        except DeadlinePassed as exc:
             raise self._unavailable(f"did not answer within {self._timeout_s}s") from exc
         except ClientError as exc:
             error = exc.response.get("Error", {})
@@ -275,13 +273,13 @@ class DynamoDbStore:
                 TableName=self._table,
                 Item={**_PING_KEY, "checked_at": {"N": str(int(time.time()))}},
             )
-            _check(deadline)
+            check(deadline)
             client.get_item(TableName=self._table, Key=_PING_KEY)
 
         await self._run(probe)
 
     async def aclose(self) -> None:
-        self._executor.shutdown(wait=False)
+        self._calls.shutdown()
         with self._client_lock:
             client, self._client = self._client, None
         if client is not None:
@@ -291,10 +289,7 @@ class DynamoDbStore:
 
     async def create_table(self) -> bool:
         """Create the table as the CDK stack does; false if it existed."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, lambda: create_table(self._dynamodb(), self._table)
-        )
+        return await self._calls.run_unbounded(lambda: create_table(self._dynamodb(), self._table))
 
     # -- blocking helpers (worker threads only) ----------------------------------------------
 
@@ -316,19 +311,39 @@ class DynamoDbStore:
     def _get_batch(
         self, client: DynamoDBClient, deadline: float, keys: Sequence[str], consistent: bool
     ) -> dict[str, str]:
-        unique = list(dict.fromkeys(keys))
+        items = self._get_items(
+            client,
+            deadline,
+            list(dict.fromkeys(keys)),
+            consistent=consistent,
+            projection={
+                "ProjectionExpression": f"{PARTITION_KEY}, #v, #p, #d",
+                "ExpressionAttributeNames": _NAMES,
+            },
+        )
+        return self._decode(client, deadline, items)
+
+    def _get_items(
+        self,
+        client: DynamoDBClient,
+        deadline: float,
+        keys: list[str],
+        *,
+        consistent: bool,
+        projection: Mapping[str, Any],
+    ) -> list[dict[str, Any]]:
+        """The items of ``keys`` (no duplicates), in BatchGetItem calls of ``BATCH_KEYS``."""
         items: list[dict[str, Any]] = []
-        for start in range(0, len(unique), BATCH_KEYS):
+        for start in range(0, len(keys), BATCH_KEYS):
             request: dict[str, Any] = {
                 self._table: {
-                    "Keys": [{PARTITION_KEY: {"S": k}} for k in unique[start : start + BATCH_KEYS]],
+                    "Keys": [{PARTITION_KEY: {"S": k}} for k in keys[start : start + BATCH_KEYS]],
                     "ConsistentRead": consistent,
-                    "ProjectionExpression": f"{PARTITION_KEY}, #v, #p, #d",
-                    "ExpressionAttributeNames": _NAMES,
+                    **projection,
                 }
             }
             items.extend(self._batch_get(client, deadline, request))
-        return self._decode(client, deadline, items)
+        return items
 
     def _batch_get(
         self, client: DynamoDBClient, deadline: float, request: dict[str, Any]
@@ -336,7 +351,7 @@ class DynamoDbStore:
         """Every item of one BatchGetItem, retrying UnprocessedKeys with jittered backoff."""
         items: list[dict[str, Any]] = []
         for attempt in range(_UNPROCESSED_ATTEMPTS):
-            _check(deadline)
+            check(deadline)
             reply = client.batch_get_item(RequestItems=request)
             items.extend(reply.get("Responses", {}).get(self._table, []))
             request = dict(reply.get("UnprocessedKeys") or {})
@@ -350,20 +365,10 @@ class DynamoDbStore:
         self, client: DynamoDBClient, deadline: float, items: Sequence[Mapping[str, Any]]
     ) -> dict[str, str]:
         def read_parts(names: list[str]) -> dict[str, bytes]:
-            parts: dict[str, bytes] = {}
-            for start in range(0, len(names), BATCH_KEYS):
-                chunk = names[start : start + BATCH_KEYS]
-                request: dict[str, Any] = {
-                    self._table: {
-                        "Keys": [{PARTITION_KEY: {"S": name}} for name in chunk],
-                        # Always consistent: a head is written after its parts, and a read of
-                        # the head must not be followed by an older view without them.
-                        "ConsistentRead": True,
-                    }
-                }
-                for item in self._batch_get(client, deadline, request):
-                    parts[item[PARTITION_KEY]["S"]] = item["chunk"]["B"]
-            return parts
+            # Always consistent: a head is written after its parts, and a read of the head
+            # must not be followed by an older view without them.
+            parts = self._get_items(client, deadline, names, consistent=True, projection={})
+            return {item[PARTITION_KEY]["S"]: item["chunk"]["B"] for item in parts}
 
         return codec.decode(items, read_parts)
 
@@ -375,7 +380,7 @@ class DynamoDbStore:
         for part in parts:
             # Named by content: writing one twice is harmless, and the head that points at
             # them is only completed once they all exist.
-            _check(deadline)
+            check(deadline)
             if self._ttl_s:
                 part[TTL_ATTRIBUTE] = {"N": str(int(now) + self._ttl_s)}
             client.put_item(TableName=self._table, Item=part)
@@ -392,7 +397,7 @@ class DynamoDbStore:
         update += " REMOVE #t, claimed_until"
         if not self._ttl_s:
             update += f", {TTL_ATTRIBUTE}"  # The claim's sweep time must not expire a value.
-        _check(deadline)
+        check(deadline)
         try:
             client.update_item(
                 TableName=self._table,
@@ -432,11 +437,6 @@ def _transient(exc: ClientError | BotoCoreError) -> bool:
         return exc.response.get("Error", {}).get("Code") in _TRANSIENT_CODES
     # Connecting failed or timed out; a read timed out or the connection closed mid-answer.
     return isinstance(exc, EndpointUnreachable | HTTPClientError)
-
-
-def _check(deadline: float) -> None:
-    if time.monotonic() >= deadline:
-        raise _DeadlinePassed
 
 
 def _refusing_item(exc: ClientError) -> dict[str, Any]:

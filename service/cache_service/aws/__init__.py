@@ -1,0 +1,1 @@
+"""AWS Lambda: the handler (API Gateway and Function URL events) and its observability."""

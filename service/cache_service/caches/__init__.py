@@ -1,0 +1,1 @@
+"""Cache tiers that may forget: the port, the in-process LRU, Redis, and the read chain."""

@@ -1,0 +1,1 @@
+"""Durable stores: the port (values and claims), memory, SQLite and DynamoDB."""

@@ -1,0 +1,1 @@
+"""DynamoDB as the durable store: the adapter, how values sit in items, the table."""

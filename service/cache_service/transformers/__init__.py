@@ -1,0 +1,1 @@
+"""The paid transformation: the port, the simulated default and the HTTP client."""

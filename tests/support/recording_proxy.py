@@ -9,6 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
+_WRITES = frozenset({"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"})
+
 
 class _Server(ThreadingHTTPServer):
     # socketserver's default backlog of 5 drops the SYNs of a 16-thread pool connecting at
@@ -22,11 +24,14 @@ class RecordingProxy:
 
     ``hang()`` makes it hold every call it receives without ever answering it (an endpoint that
     accepts and never replies); calls after ``release()`` are forwarded again.
+    ``lose_next_write()`` lets the next write through and drops its answer: the write took
+    effect, and the client sees the connection close (it retries, as over a real network).
     """
 
     def __init__(self, upstream: str) -> None:
         self.actions: list[str] = []
         self.refused: set[str] = set()
+        self._answers_to_lose = 0
         self._answering = threading.Event()
         self._answering.set()
         proxy = self
@@ -48,6 +53,10 @@ class RecordingProxy:
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 reply = httpx.post(upstream, content=body, headers=headers, timeout=10)
+                if action in _WRITES and proxy._answers_to_lose:
+                    proxy._answers_to_lose -= 1
+                    self.close_connection = True
+                    return
                 self.send_response(reply.status_code)
                 for name, value in reply.headers.items():
                     if name.lower() not in {"content-length", "transfer-encoding", "connection"}:
@@ -75,6 +84,9 @@ class RecordingProxy:
         self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def lose_next_write(self) -> None:
+        self._answers_to_lose += 1
 
     def hang(self) -> None:
         self._answering.clear()

@@ -74,6 +74,7 @@ class SingleFlight:
         wait_s: float,
         retry_after_s: int,
         on_wait: Callable[[str], None] = lambda kind: None,
+        on_lapse: Callable[[Sequence[str]], None] = lambda keys: None,
         poll_s: tuple[float, float] = (0.01, 0.05),
     ) -> None:
         self._claims = claims
@@ -82,6 +83,7 @@ class SingleFlight:
         self._wait_s = wait_s
         self._retry_after_s = retry_after_s
         self._on_wait = on_wait
+        self._on_lapse = on_lapse
         self._poll_first_s, self._poll_max_s = poll_s
         self._pending: dict[str, _Flight] = {}
         self._tasks: set[asyncio.Task[None]] = set()

@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from ..coordination.claims import ClaimResult, Completion
+
+
+@dataclass
+class MemoryTable:
+    """What a memory store holds: values, and claims as (token, expiry by the store's clock).
+
+    Several ``MemoryStore``s may share one table, as processes share a database (the claims
+    simulation does); each store's operations are atomic, since none of them awaits.
+    """
+
+    entries: dict[str, str] = field(default_factory=dict)
+    claims: dict[str, tuple[str, float]] = field(default_factory=dict)
 
 
 class MemoryStore:
@@ -17,9 +30,12 @@ class MemoryStore:
 
     name = "memory-store"
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._entries: dict[str, str] = {}
-        self._claims: dict[str, tuple[str, float]] = {}
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, table: MemoryTable | None = None
+    ) -> None:
+        table = table or MemoryTable()
+        self._entries = table.entries
+        self._claims = table.claims
         self._clock = clock
 
     async def get_many(self, keys: Sequence[str], *, consistent: bool = False) -> dict[str, str]:

@@ -68,8 +68,17 @@ class SqliteStore:
 
     name = "sqlite"
 
-    def __init__(self, path: Path, *, timeout_s: float, retry_after_s: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        timeout_s: float,
+        retry_after_s: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``clock`` is the wall clock claims expire by (processes sharing the file share it)."""
         self._path = path
+        self._clock = clock
         self._retry_after_s = retry_after_s
         self._calls = BoundedExecutor(
             timeout_s=timeout_s, max_workers=1, thread_name_prefix="sqlite"
@@ -144,11 +153,12 @@ class SqliteStore:
     async def claim(self, keys: Sequence[str], token: str, ttl_s: float) -> ClaimResult:
         if not keys:
             return ClaimResult({}, frozenset(), frozenset())
-        return await self._run(lambda connection: _claim(connection, keys, token, ttl_s))
+        now = self._clock()
+        return await self._run(lambda connection: _claim(connection, keys, token, ttl_s, now))
 
     async def renew(self, keys: Sequence[str], token: str, ttl_s: float) -> None:
         def renew(connection: sqlite3.Connection) -> None:
-            expires_at = time.time() + ttl_s
+            expires_at = self._clock() + ttl_s
             with _without_fsync(connection):
                 _renew(connection, keys, token, expires_at)
 
@@ -160,13 +170,15 @@ class SqliteStore:
         if not items:
             return Completion(stored={}, created=frozenset())
 
+        now = self._clock()
+
         def complete(connection: sqlite3.Connection) -> Completion:
             if flush:
-                return _complete(connection, items)
+                return _complete(connection, items, now)
             # The WAL is one file written in order: the next flushed commit (the payload's)
             # puts these rows on disk with it.
             with _without_fsync(connection):
-                return _complete(connection, items)
+                return _complete(connection, items, now)
 
         return await self._run(complete)
 
@@ -190,7 +202,7 @@ class SqliteStore:
                 connection.execute(
                     "INSERT INTO probe (id, checked_at) VALUES (1, ?) "
                     "ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at",
-                    (time.time(),),
+                    (self._clock(),),
                 )
 
         await self._run(probe)
@@ -249,9 +261,8 @@ def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
 
 
 def _claim(
-    connection: sqlite3.Connection, keys: Sequence[str], token: str, ttl_s: float
+    connection: sqlite3.Connection, keys: Sequence[str], token: str, ttl_s: float, now: float
 ) -> ClaimResult:
-    now = time.time()
     claimed: set[str] = set()
     with _without_fsync(connection), _transaction(connection):
         completed = _select(connection, keys)
@@ -270,8 +281,7 @@ def _claim(
     return ClaimResult(completed, frozenset(claimed), held)
 
 
-def _complete(connection: sqlite3.Connection, items: Mapping[str, str]) -> Completion:
-    now = time.time()
+def _complete(connection: sqlite3.Connection, items: Mapping[str, str], now: float) -> Completion:
     created: set[str] = set()
     keys = list(items)
     with _transaction(connection):

@@ -73,10 +73,13 @@ class DynamoDbStore:
         recorded_by: str = "",
         max_workers: int = 16,
         client: Callable[[], DynamoDBClient] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``client`` makes the DynamoDB client (default: boto3's, with bounded timeouts);
-        tests give one that answers as DynamoDB does where moto cannot (throttling)."""
+        tests give one that answers as DynamoDB does where moto cannot (throttling).
+        ``clock`` is the wall clock that claims and TTLs are written by."""
         self._table = table
+        self._clock = clock
         self._make_client = client or self._boto3_client
         self._timeout_s = timeout_s
         self._retry_after_s = retry_after_s
@@ -169,7 +172,7 @@ class DynamoDbStore:
             return ClaimResult({}, frozenset(), frozenset())
 
         def claim(client: DynamoDBClient, deadline: float, key: str) -> tuple[str, object]:
-            now_ms = int(time.time() * 1000)
+            now_ms = int(self._clock() * 1000)
             try:
                 client.put_item(
                     TableName=self._table,
@@ -212,7 +215,7 @@ class DynamoDbStore:
 
     async def renew(self, keys: Sequence[str], token: str, ttl_s: float) -> None:
         def renew(client: DynamoDBClient, deadline: float, key: str) -> None:
-            now_ms = int(time.time() * 1000)
+            now_ms = int(self._clock() * 1000)
             try:
                 client.update_item(
                     TableName=self._table,
@@ -271,7 +274,7 @@ class DynamoDbStore:
         def probe(client: DynamoDBClient, deadline: float) -> None:
             client.put_item(
                 TableName=self._table,
-                Item={**_PING_KEY, "checked_at": {"N": str(int(time.time()))}},
+                Item={**_PING_KEY, "checked_at": {"N": str(int(self._clock()))}},
             )
             check(deadline)
             client.get_item(TableName=self._table, Key=_PING_KEY)
@@ -375,7 +378,7 @@ class DynamoDbStore:
     def _complete_one(
         self, client: DynamoDBClient, deadline: float, key: str, value: str
     ) -> tuple[str, str, bool]:
-        now = time.time()
+        now = self._clock()
         attributes, parts = codec.encode(value)
         for part in parts:
             # Named by content: writing one twice is harmless, and the head that points at

@@ -10,7 +10,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PIP    := $(BIN)/pip install --quiet --require-hashes
 
-.PHONY: run dev test bench bench-cli soak lint typecheck lock lambda-local system-deps clean
+.PHONY: run dev test bench bench-cli soak simulate lint typecheck lock lambda-local system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ bench-cli: system-deps $(STAMP)
 ## Five minutes of mixed load with memory measured at start and end (excluded from `make test`).
 soak: $(STAMP)
 	SOAK_SECONDS=$${SOAK_SECONDS:-300} $(BIN)/pytest -m soak -s tests/reliability/test_soak.py
+
+## The claims simulation over as many seeds as asked: make simulate STORE=sqlite SEEDS=100000
+## (STORE is memory, sqlite or dynamodb; FIRST=N starts at seed N). Not a test: it reports.
+simulate: $(STAMP)
+	$(BIN)/python -m tests.coordination.simulation --store $${STORE:-memory} \
+		--seeds $${SEEDS:-10000} --first $${FIRST:-0}
 
 ## The tests start their own redis-server processes, and the CDK needs Node.js.
 system-deps:

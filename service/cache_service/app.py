@@ -87,7 +87,7 @@ def build_transformer(settings: Settings) -> Transformer:
     )
 
 
-def build_store(settings: Settings, recorded_by: str) -> DurableStore:
+def build_store(settings: Settings, recorded_by: str, metrics: Metrics) -> DurableStore:
     match settings.store:
         case StoreKind.SQLITE:
             from .stores.sqlite import SqliteStore
@@ -107,6 +107,7 @@ def build_store(settings: Settings, recorded_by: str) -> DurableStore:
                 retry_after_s=settings.retry_after_s,
                 ttl_s=settings.dynamodb_ttl_s,
                 recorded_by=recorded_by,
+                on_damage=metrics.damaged_values.inc,
             )
         case StoreKind.MEMORY:
             return MemoryStore()
@@ -151,7 +152,7 @@ def build_components(settings: Settings, spans: Spans | None = None) -> Componen
         wakeups = RedisWakeups(
             redis, prefix=settings.redis_prefix, reconnect_s=settings.redis_cooldown_s
         )
-    store = build_store(settings, transformer.identity)
+    store = build_store(settings, transformer.identity, metrics)
     if spans is not None:
         from .tracing import TracedCache, TracedStore, TracedTransformer, TracedWakeups
 
@@ -171,6 +172,7 @@ def build_components(settings: Settings, spans: Spans | None = None) -> Componen
         wait_s=settings.claim_wait_s,
         retry_after_s=settings.retry_after_s,
         on_wait=lambda kind: waits.labels(kind).inc(),
+        on_lapse=lambda keys: metrics.claims_lapsed.inc(len(keys)),
     )
     service = PayloadService(
         transformer,

@@ -61,7 +61,18 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
-
+        self.claims_lapsed = Counter(
+            "cache_claims_lapsed",
+            "Keys whose claim lapsed while this process still worked on them (renewals failed "
+            "or came late): another process may have made them too, paying twice.",
+            registry=self.registry,
+        )
+        self.damaged_values = Counter(
+            "cache_damaged_values",
+            "Stored values found damaged (a DynamoDB head whose parts are gone): counted as "
+            "absent and made again.",
+            registry=self.registry,
+        )
         self.circuit_open = Gauge(
             "cache_circuit_open",
             "1 while a dependency is skipped after a failure (circuit breaker open).",

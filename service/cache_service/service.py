@@ -70,7 +70,8 @@ class PayloadService:
     async def submit(
         self, list_1: Sequence[str], list_2: Sequence[str], *, deadline: float | None = None
     ) -> Result:
-        """The payload's result; computed (at most once among all callers) when absent.
+        """The payload's result; computed when absent, once among all callers (see
+        ``coordination.singleflight`` for what a lapsed claim allows).
 
         ``deadline`` (event-loop time) bounds the work; past it, ``OutOfTime`` (504).
         """

@@ -94,10 +94,11 @@ class Settings(BaseSettings):
         "a request out of time gets our 504 rather than a timed-out function.",
     )
     claim_ttl_s: float = Field(
-        30.0,
+        20.0,
         gt=0,
         description="Claim expiry, renewed while the work runs: the longest a crashed holder "
-        "can block a unit of work.",
+        "can block a unit of work (cut to the request's deadline where it has one, as on "
+        "Lambda). Must be below CACHE_CLAIM_WAIT_S.",
     )
 
     # DynamoDB (the region and endpoint come from the standard AWS_* variables).
@@ -158,6 +159,16 @@ class Settings(BaseSettings):
     def _store_is_complete(self) -> Self:
         if self.store is StoreKind.DYNAMODB and not self.dynamodb_table:
             raise ValueError("CACHE_DYNAMODB_TABLE must be set when CACHE_STORE=dynamodb")
+        return self
+
+    @model_validator(mode="after")
+    def _claims_expire_before_waiters_give_up(self) -> Self:
+        if self.claim_ttl_s >= self.claim_wait_s:
+            raise ValueError(
+                f"CACHE_CLAIM_TTL_S ({self.claim_ttl_s:g}) must be below CACHE_CLAIM_WAIT_S "
+                f"({self.claim_wait_s:g}): a waiter must outlive a dead holder's claim to take "
+                "the work over, or it answers 503 while nobody works on it"
+            )
         return self
 
 

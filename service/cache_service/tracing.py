@@ -101,9 +101,9 @@ class TracedStore:
         with self._spans.span(self.name, "claim", keys=len(keys), remote=False):
             return await self._store.claim(keys, token, ttl_s)
 
-    async def renew(self, keys: Sequence[str], token: str, ttl_s: float) -> None:
+    async def renew(self, keys: Sequence[str], token: str, ttl_s: float) -> frozenset[str]:
         with self._spans.span(self.name, "renew", keys=len(keys), remote=False):
-            await self._store.renew(keys, token, ttl_s)
+            return await self._store.renew(keys, token, ttl_s)
 
     async def complete(
         self, items: Mapping[str, str], token: str, *, flush: bool = True

@@ -152,7 +152,9 @@ def test_transformer_calls_and_strings_are_in_emf(
 def test_a_wait_on_work_another_process_holds_is_in_emf(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    handler = LambdaHandler(lambda: Settings.model_validate({**SETTINGS, "claim_wait_s": 0.3}))
+    handler = LambdaHandler(
+        lambda: Settings.model_validate({**SETTINGS, "claim_wait_s": 0.3, "claim_ttl_s": 0.2})
+    )
     invoke = Invoker(handler, "rest")
     try:
         invoke("GET", "/health")  # builds the app

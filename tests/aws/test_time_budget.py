@@ -35,6 +35,7 @@ def slow_handler() -> Iterator[LambdaHandler]:
         "transformer_delay_ms": 1500,
         "budget_margin_s": 0.5,
         "claim_wait_s": 20,
+        "claim_ttl_s": 10,
     }
     handler = LambdaHandler(lambda: Settings.model_validate(settings))
     yield handler
@@ -107,15 +108,15 @@ def test_an_http_transformer_that_hangs_is_cut_off_by_the_invocation_not_its_ret
 def test_a_claim_expiry_past_the_function_timeout_is_logged_at_the_first_invocation(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # The service's own default (30 s) against a 28 s function: a deployment outside the stack.
+    # The service's own default (20 s) against a 15 s function: a deployment outside the stack.
     handler = LambdaHandler(lambda: Settings.model_validate({"store": "memory"}))
     try:
-        handler(event_for("rest", "GET", "/health"), ContextWithLittleTime(28_000))
+        handler(event_for("rest", "GET", "/health"), ContextWithLittleTime(15_000))
     finally:
         handler.close()
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
     warnings = [line["message"] for line in lines if line.get("level") == "WARNING"]
-    assert any(message.startswith("CACHE_CLAIM_TTL_S=30 ") for message in warnings), warnings
+    assert any(message.startswith("CACHE_CLAIM_TTL_S=20 ") for message in warnings), warnings
 
 
 def test_a_waiter_on_another_process_s_work_answers_503_before_its_invocation_ends() -> None:

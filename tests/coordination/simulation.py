@@ -13,7 +13,8 @@ all of it, so a failing seed replays exactly.
 
 After each run the checker looks at what happened (``Violation`` names the invariant):
 
-- ``outcome``: every request ends with the right output or a named error (502/503/504);
+- ``outcome``: every request ends with the right output or a named error (502/503/504), and
+  a 503 of the store only from a fault the simulation injected;
 - ``twice``: a string is transformed by two successful calls at once, or after it was stored,
   and no lapse was counted for it;
 - ``orphan``: a live process whose flights are over still holds a claim; an invocation that
@@ -39,6 +40,7 @@ import contextlib
 import contextvars
 import dataclasses
 import itertools
+import logging
 import multiprocessing
 import os
 import random
@@ -49,7 +51,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,13 +73,13 @@ from cache_service.errors import (
 from cache_service.metrics import Metrics
 from cache_service.payload import payload_id, render, string_key
 from cache_service.service import PAYLOAD_PREFIX, STRING_PREFIX, PayloadService
+from cache_service.stores.memory import MemoryStore, MemoryTable
 from cache_service.stores.port import DurableStore
 
 T = TypeVar("T")
 
 #: Wall-clock time of virtual time 0: claim expiries are wall-clock in every store.
 EPOCH = 1_800_000_000.0
-TTL_S = 6.0
 WAIT_S = 9.0
 LAMBDA_MARGIN_S = 0.5
 TRANSFORMER_TIMEOUT_S = 4.0
@@ -253,8 +255,8 @@ class Process:
         self.flight = SingleFlight(
             self.store,
             self.watchers,
-            ttl_s=TTL_S,
-            wait_s=WAIT_S,
+            ttl_s=world.ttl_s,
+            wait_s=world.wait_s,
             retry_after_s=1,
             **world.flight_options(self),
         )
@@ -307,23 +309,37 @@ class FaultyStore:
         self.name = world.backend.store.name
 
     async def _call(self, kind: str, keys: Sequence[str], apply: Callable[[], Awaitable[T]]) -> T:
+        """``apply`` after a delay on the way there; the answer after one on the way back."""
         world, rng = self.world, self.world.rng
         await self.process.alive()
-        await asyncio.sleep(world.latency())
+        await asyncio.sleep(world.latency() / 2)
         await self.process.alive()
         roll = rng.random()
         if roll < world.p_fail_before:
+            world.trace(self.process, kind, keys, "failed before the write")
+            if kind == "release":
+                world.refused_releases.update(keys)
             raise StoreUnavailable(f"simulated: {kind} failed before the write", 1)
         lose_on_wire = kind in {"claim", "complete"} and rng.random() < world.p_lose_on_wire
         if lose_on_wire:
             world.backend.lose_next_answer()
         result = await world.backend.call(apply)
-        request = REQUEST.get()
-        if kind in {"claim", "get"}:
-            world.last_read[request] = world.loop.time()
+        if kind in {"claim", "get", "complete"}:
+            # What the request last did before deciding anything: releases come after.
+            world.last_step[REQUEST.get()] = world.loop.time()
         if roll > 1 - world.p_lose_answer:
+            world.trace(self.process, kind, keys, f"{result!r}, answer lost")
             raise StoreUnavailable(f"simulated: the answer to {kind} was lost", 1)
+        world.trace(self.process, kind, keys, repr(result))
+        # On its way back the caller may be cut off (a deadline): the write stands.
+        await asyncio.sleep(world.latency() / 2)
+        await self.process.alive()
         return result
+
+    def _ttl_as_sent(self, ttl_s: float, sent: float) -> float:
+        # The real stores fix a claim's expiry when the call is made (SQLite in the caller,
+        # DynamoDB before sending), not when it lands: so does the simulation.
+        return max(0.001, ttl_s - (self.world.loop.time() - sent))
 
     async def get_many(self, keys: Sequence[str], *, consistent: bool = False) -> dict[str, str]:
         return await self._call(
@@ -333,16 +349,25 @@ class FaultyStore:
     async def claim(self, keys: Sequence[str], token: str, ttl_s: float) -> ClaimResult:
         self.process.tokens.add(token)
         self.world.token_owner[token] = self.process
+        self.world.token_request[token] = REQUEST.get()
+
+        sent = self.world.loop.time()
 
         async def claim() -> ClaimResult:
-            outcome = await self.world.store.claim(keys, token, ttl_s)
+            ttl = self._ttl_as_sent(ttl_s, sent)
+            outcome = await self.world.store.claim(keys, token, ttl)
             self.world.last_held[REQUEST.get()] = set(outcome.held)
             return outcome
 
         return await self._call("claim", keys, claim)
 
     async def renew(self, keys: Sequence[str], token: str, ttl_s: float) -> Any:
-        return await self._call("renew", keys, lambda: self.world.store.renew(keys, token, ttl_s))
+        sent = self.world.loop.time()
+        return await self._call(
+            "renew",
+            keys,
+            lambda: self.world.store.renew(keys, token, self._ttl_as_sent(ttl_s, sent)),
+        )
 
     async def complete(
         self, items: Mapping[str, str], token: str, *, flush: bool = True
@@ -359,7 +384,9 @@ class FaultyStore:
                     self.world.completed_at[key] = now
             return completion
 
-        return await self._call("complete", list(items), complete)
+        completion = await self._call("complete", list(items), complete)
+        self.world.stored_by.update((REQUEST.get(), key) for key in items)
+        return completion
 
     async def release(self, keys: Sequence[str], token: str) -> None:
         await self._call("release", keys, lambda: self.world.store.release(keys, token))
@@ -473,18 +500,32 @@ class World:
         self.p_transformer_fail = rng.choice([0.0, 0.05, 0.2])
         self.p_transformer_hang = rng.choice([0.0, 0.03])
         self.p_slow_store = rng.choice([0.0, 0.05])
+        # Claims always expire before waiters give up (the settings refuse the opposite).
+        self.wait_s = rng.choice([1.0, 3.0, WAIT_S])
+        self.ttl_s = round(self.wait_s * rng.uniform(0.3, 0.9), 2)
         self.processes: list[Process] = []
         self.requests: list[Request] = []
         self.calls: list[Call] = []
         self.call_started_on_stored: dict[tuple[int, str], bool] = {}
         self.transformer_failures: list[tuple[int, float]] = []
         self.token_owner: dict[str, Process] = {}
+        self.token_request: dict[str, int] = {}
+        #: Keys whose release the store refused: their claims lapse by their TTL instead.
+        self.refused_releases: set[str] = set()
+        #: (request, key) of every completion whose caller heard it succeed.
+        self.stored_by: set[tuple[int, str]] = set()
+        #: What the run saw besides violations: lapses counted, lapses no holder could see.
+        self.stats: Counter[str] = Counter()
+        #: Each Lambda invocation's end (loop time), by request: its claims may last that long.
+        self.invocation_end: dict[int, float] = {}
         self.creator: dict[str, int] = {}
         self.completed_at: dict[str, float] = {}
-        self.last_read: dict[int, float] = {}
+        self.last_step: dict[int, float] = {}
         self.last_held: dict[int, set[str]] = {}
         self.violations: list[Violation] = []
         self.keys: set[str] = set()
+        self.tracing = False
+        self.names: dict[str, str] = {}
 
     def flight_options(self, process: Process) -> dict[str, Any]:
         def lapsed(keys: Sequence[str]) -> None:
@@ -499,6 +540,14 @@ class World:
 
     async def is_stored(self, key: str) -> bool:
         return bool(await self.backend.call(lambda: self.store.get_many([key], consistent=True)))
+
+    def trace(self, process: Process, kind: str, keys: Sequence[str], what: str) -> None:
+        if self.tracing:
+            names = [self.names.get(k, k[:10]) for k in keys]
+            print(
+                f"{self.loop.time():8.3f} p{process.index} r{REQUEST.get()} {kind} {names}: "
+                f"{what[:300]}"
+            )
 
     def violation(self, invariant: str, detail: str) -> None:
         self.violations.append(Violation(self.seed, invariant, detail))
@@ -575,16 +624,16 @@ class World:
         process.thaw()
         budget = self.rng.uniform(2.0, 12.0)
         end = self.loop.time() + budget
+        self.invocation_end[request.id] = end
         await self._serve(process, request, deadline=end - LAMBDA_MARGIN_S)
         if process.dead:
             return
-        drain = getattr(process.flight, "drain", None)
-        if drain is not None:
-            await drain(end)
+        await process.flight.drain(end)  # as the Lambda handler does before it returns
         process.freeze()
         if process.dead:
             return
-        await self._check_no_live_claims(process, "an invocation that answered")
+        # A release the store refused leaves its claim to expire, by its invocation's end.
+        await self._check_no_live_claims(process, "an invocation that answered", bounded=True)
 
     async def _serve(self, process: Process, request: Request, deadline: float | None) -> None:
         request.started = self.loop.time()
@@ -625,7 +674,7 @@ class World:
 
     async def _expiries(self) -> None:
         while True:
-            await asyncio.sleep(self.rng.uniform(0.5, 3))
+            await asyncio.sleep(self.rng.uniform(1, 4))
             self.backend.expire(self.rng, EPOCH + self.loop.time(), sorted(self.keys))
 
     # -- the checker -----------------------------------------------------------------------
@@ -638,8 +687,18 @@ class World:
             if token in process.tokens and until > now
         }
 
-    async def _check_no_live_claims(self, process: Process, who: str) -> None:
+    async def _check_no_live_claims(
+        self, process: Process, who: str, *, bounded: bool = False
+    ) -> None:
         held = self._live_claims_of(process)
+        if not bounded:
+            held = {k: v for k, v in held.items() if not self._refused(k)}
+        else:
+            held = {
+                key: (token, until)
+                for key, (token, until) in held.items()
+                if until > EPOCH + self.invocation_end.get(self.token_request[token], 0) + 0.001
+            }
         if held:
             self.violation(
                 "orphan",
@@ -648,17 +707,14 @@ class World:
             )
 
     async def _check_killed_lambda(self, process: Process) -> None:
-        requests = [r for r in self.requests if r.process == process.index and r.deadline]
-        running = [r for r in requests if r.outcome == "running"]
-        if not running:
-            return
-        deadline = max(r.deadline for r in running if r.deadline is not None)
-        for key, (_, until) in self._live_claims_of(process).items():
-            if until > EPOCH + deadline + LAMBDA_MARGIN_S + 0.01:
+        """A killed environment's claims last no longer than the invocation that took each."""
+        for key, (token, until) in self._live_claims_of(process).items():
+            end = self.invocation_end.get(self.token_request[token], 0.0)
+            if until > EPOCH + end + 0.001:
                 self.violation(
                     "orphan",
                     f"killed invocation's claim on {key[:16]} lasts "
-                    f"{until - EPOCH - deadline:.1f}s past its deadline",
+                    f"{until - EPOCH - end:.1f}s past its invocation's end",
                 )
 
     async def _check_orphans_at_end(self) -> None:
@@ -667,25 +723,30 @@ class World:
                 continue
             await self._check_no_live_claims(process, "a server whose requests are over")
 
+    def _refused(self, key: str) -> bool:
+        return key in self.refused_releases
+
     async def _check_wait_timeout(self, request: Request) -> None:
         now = self.loop.time()
         payload = PAYLOAD_PREFIX + payload_id(self.identity, request.list_1, request.list_2)
         held = self.last_held.get(request.id, set())
         waited_for = held or {payload}
-        if all(self.completed_at.get(key, now) < now for key in waited_for):
+        # When it gave up: its last read or write; what it released afterwards does not count.
+        decided = self.last_step.get(request.id, now)
+        if all(self.completed_at.get(key, now) < decided for key in waited_for):
             self.violation(
                 "stale-503",
-                f"request {request.id} answered 503 at {now:.2f}s; what it waited for was "
+                f"request {request.id} gave up at {decided:.2f}s (503); what it waited for was "
                 f"stored at {max(self.completed_at[k] for k in waited_for):.2f}s",
             )
         claims = self.backend.claims(sorted(waited_for))
         for token, _ in claims.values():
             owner = self.token_owner.get(token)
             gone = owner.gone_since() if owner is not None else None
-            if gone is not None and now - gone > TTL_S + 1.0:
+            if gone is not None and decided - gone > self.ttl_s + 1.0:
                 self.violation(
                     "blocked",
-                    f"request {request.id} answered 503 at {now:.2f}s waiting on a claim whose "
+                    f"request {request.id} gave up at {decided:.2f}s (503) on a claim whose "
                     f"holder (process {owner.index if owner else '?'}) was gone since {gone:.2f}s",
                 )
         if any(r == request.id for r, _ in self.transformer_failures):
@@ -698,12 +759,17 @@ class World:
                 for value in call.values:
                     by_value[value].append(call)
         lapsed = set().union(*(p.lapsed for p in self.processes))
+        self.stats["lapses counted"] += len(lapsed)
         for value, calls in by_value.items():
             key = STRING_PREFIX + string_key(self.identity, value)
             if key in lapsed:
                 continue
             for call in calls:
-                if self.call_started_on_stored.get((id(call), value)):
+                if not self.call_started_on_stored.get((id(call), value)):
+                    continue
+                if (call.request, key) not in self.stored_by:
+                    self.stats["lapses no holder could see"] += 1  # Its completion never came back.
+                else:
                     self.violation(
                         "twice",
                         f"{value!r} transformed at {call.started:.2f}s (process {call.process}) "
@@ -712,7 +778,13 @@ class World:
             ordered = sorted(calls, key=lambda c: c.started)
             for first, second in itertools.pairwise(ordered):
                 assert first.ended is not None
-                if second.started < first.ended:
+                if second.started >= first.ended:
+                    continue
+                if not all((c.request, key) in self.stored_by for c in (first, second)):
+                    # One holder's claim lapsed and its completion failed, so it never learned
+                    # of the lapse (nor stored its result). Paid twice, seen only here.
+                    self.stats["lapses no holder could see"] += 1
+                else:
                     self.violation(
                         "twice",
                         f"{value!r} transformed at once by processes {first.process} and "
@@ -744,6 +816,12 @@ class World:
                 continue
             elif not isinstance(request.error, TransformerError | Unavailable | OutOfTime):
                 self.violation("outcome", f"request {request.id}: {request.outcome}")
+            elif isinstance(request.error, StoreUnavailable) and not str(request.error).startswith(
+                "simulated"
+            ):
+                # Only the faults the simulation injects may make the store unavailable; any
+                # other 503 (a damaged value, say) would recur for every request of the key.
+                self.violation("outcome", f"request {request.id}: 503 {request.error}")
             if request.id in failures and request.ended is not None and request.outcome != "ok":
                 late = request.ended - failures[request.id]
                 bound = TRANSFORMER_TIMEOUT_S + 1.0 + 4 * MAX_STORE_LATENCY_S + 3.0
@@ -757,20 +835,8 @@ class World:
 # -- backends -------------------------------------------------------------------------------
 
 
-class MemoryBackend:
-    splits_values = False
-
-    def __init__(self, clock: WallClock) -> None:
-        from cache_service.stores.memory import MemoryStore
-
-        self.table = _memory_table()
-        self.store: DurableStore = MemoryStore(clock=clock, table=self.table)
-
-    async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
-        return await operation()  # never suspends: atomic on the simulation's loop
-
-    def claims(self, keys: Sequence[str]) -> dict[str, tuple[str, float]]:
-        return {k: self.table.claims[k] for k in keys if k in self.table.claims}
+class _NoWire:
+    """What a store without a network or a TTL sweeper does about them: nothing."""
 
     def lose_next_answer(self) -> bool:
         return False
@@ -781,17 +847,34 @@ class MemoryBackend:
     def garbage(self, keys: Sequence[str], now: float) -> list[str]:
         return []
 
+
+class MemoryBackend(_NoWire):
+    splits_values = False
+
+    def __init__(self, clock: WallClock) -> None:
+        self.table = MemoryTable()
+        self.store: DurableStore = MemoryStore(clock=clock, table=self.table)
+
+    async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        return await operation()  # never suspends: atomic on the simulation's loop
+
+    def claims(self, keys: Sequence[str]) -> dict[str, tuple[str, float]]:
+        return {k: self.table.claims[k] for k in keys if k in self.table.claims}
+
     def close(self) -> None:
         return None
 
 
-def _memory_table() -> Any:
-    from cache_service.stores.memory import MemoryTable
+async def _on(runner: _Runner, operation: Callable[[], Awaitable[T]]) -> T:
+    """``operation`` on the runner's loop, this loop (and its clock) waiting for it."""
 
-    return MemoryTable()
+    async def run() -> T:
+        return await operation()
+
+    return runner.run(run())
 
 
-class SqliteBackend:
+class SqliteBackend(_NoWire):
     splits_values = False
 
     def __init__(self, clock: WallClock, path: Path, runner: _Runner) -> None:
@@ -803,10 +886,7 @@ class SqliteBackend:
         self._peek = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
 
     async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
-        async def run() -> T:
-            return await operation()
-
-        return self.runner.run(run())
+        return await _on(self.runner, operation)
 
     def claims(self, keys: Sequence[str]) -> dict[str, tuple[str, float]]:
         found: dict[str, tuple[str, float]] = {}
@@ -819,15 +899,6 @@ class SqliteBackend:
             )
             found.update({key: (token, until) for key, token, until in rows})
         return found
-
-    def lose_next_answer(self) -> bool:
-        return False
-
-    def expire(self, rng: random.Random, now: float, keys: Sequence[str]) -> None:
-        return None
-
-    def garbage(self, keys: Sequence[str], now: float) -> list[str]:
-        return []
 
     def close(self) -> None:
         self._peek.close()
@@ -855,10 +926,7 @@ class DynamoBackend:
         self._peek = boto3.client("dynamodb", endpoint_url=moto.endpoint)
 
     async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
-        async def run() -> T:
-            return await operation()
-
-        return self.runner.run(run())
+        return await _on(self.runner, operation)
 
     def _items(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -939,26 +1007,34 @@ def backend_for(store: str, workdir: Path) -> Iterator[Callable[[WallClock], Bac
 
             moto = MotoServer().start()
             proxy = RecordingProxy(moto.endpoint)
+            # The stores go through the proxy; the checker reads moto directly.
+            env = {k: v for k, v in moto.env("unused").items() if k.startswith("AWS_")}
+            env["AWS_ENDPOINT_URL_DYNAMODB"] = proxy.url
+            saved = {name: os.environ.get(name) for name in env}
+            os.environ.update(env)
             try:
-                for name, value in moto.env("unused").items():
-                    if name.startswith("AWS_"):
-                        os.environ[name] = value
-                # The stores go through the proxy; the checker reads moto directly.
-                os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = proxy.url
                 yield lambda clock: DynamoBackend(clock, moto, proxy, runner)
             finally:
+                for name, value in saved.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
                 proxy.close()
                 moto.stop()
     finally:
         runner.close()
 
 
-def run_seed(seed: int, make_backend: Callable[[WallClock], Backend]) -> list[Violation]:
+def run_seed(
+    seed: int, make_backend: Callable[[WallClock], Backend], *, trace: bool = False
+) -> tuple[list[Violation], Counter[str]]:
     loop = VirtualTimeLoop()
     clock = WallClock()
     clock.loop = loop
     backend = make_backend(clock)
     world = World(seed, backend, loop)
+    world.tracing = trace
     try:
         loop.run_until_complete(world.run())
     except Hang as exc:
@@ -970,27 +1046,41 @@ def run_seed(seed: int, make_backend: Callable[[WallClock], Backend]) -> list[Vi
             loop.run_until_complete(asyncio.sleep(0))
         loop.close()
         backend.close()
-    return world.violations
+    world.stats["requests"] += len(world.requests)
+    world.stats.update(f"answered {r.outcome}" for r in world.requests)
+    world.stats["transformer calls"] += len(world.calls)
+    return world.violations, world.stats
 
 
-def run_seeds(store: str, seeds: Sequence[int]) -> list[Violation]:
+def run_seeds(store: str, seeds: Sequence[int]) -> tuple[list[Violation], Counter[str]]:
     found: list[Violation] = []
+    stats: Counter[str] = Counter()
     with (
         tempfile.TemporaryDirectory(dir=_fast_tmp()) as workdir,
         backend_for(store, Path(workdir)) as make_backend,
     ):
         for seed in seeds:
-            found += run_seed(seed, make_backend)
-    return found
+            violations, seen = run_seed(seed, make_backend)
+            found += violations
+            stats += seen
+    return found, stats
 
 
 def _fast_tmp() -> str | None:
     return "/dev/shm" if Path("/dev/shm").is_dir() else None
 
 
-def _worker(args: tuple[str, list[int]]) -> list[str]:
+def _worker(args: tuple[str, list[int]]) -> tuple[list[str], Counter[str]]:
     store, seeds = args
-    return [str(v) for v in run_seeds(store, seeds)]
+    quiet_logs()
+    violations, stats = run_seeds(store, seeds)
+    return [str(v) for v in violations], stats
+
+
+def quiet_logs() -> None:
+    """The service logs every fault it meets; thousands of seeds would drown the report."""
+    logging.getLogger("cache_service").setLevel(logging.CRITICAL)
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1000,25 +1090,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--first", type=int, default=0, help="the first seed")
     parser.add_argument("--seed", type=int, action="append", help="run just this seed (again)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--trace", action="store_true", help="print every store call (--seed)")
     args = parser.parse_args(argv)
+    if args.trace:
+        with (
+            tempfile.TemporaryDirectory() as workdir,
+            backend_for(args.store, Path(workdir)) as make_backend,
+        ):
+            for seed in args.seed or []:
+                for violation in run_seed(seed, make_backend, trace=True)[0]:
+                    print(violation)
+        return 0
     seeds = args.seed or list(range(args.first, args.first + args.seeds))
     started = time.perf_counter()
     chunks = [seeds[i :: args.jobs] for i in range(args.jobs)]
     if args.jobs == 1:
-        lines = _worker((args.store, seeds))
+        parts = [_worker((args.store, seeds))]
     else:
         with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-            lines = [
-                line
-                for part in pool.map(_worker, [(args.store, c) for c in chunks])
-                for line in part
-            ]
+            parts = pool.map(_worker, [(args.store, chunk) for chunk in chunks])
+    lines = [line for part, _ in parts for line in part]
+    stats: Counter[str] = sum((seen for _, seen in parts), Counter())
     elapsed = time.perf_counter() - started
     by_invariant: dict[str, int] = defaultdict(int)
-    for line in lines:
-        by_invariant[line.split(": ")[1]] += 1
-    for line in lines[:50]:
-        print(line)
+    first: dict[str, str] = {}
+    for line in sorted(lines, key=lambda text: int(text.split(":")[0].split()[1])):
+        invariant = line.split(": ")[1]
+        by_invariant[invariant] += 1
+        first.setdefault(invariant, line)
+    for line in first.values():
+        print("first:", line)
+    print(f"seen: {dict(sorted(stats.items()))}")
     print(
         f"{args.store}: {len(seeds)} seeds, {len(lines)} violation(s) "
         f"{dict(by_invariant)} in {elapsed:.1f}s"

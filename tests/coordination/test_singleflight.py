@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pytest
 
+from cache_service.breaker import CircuitOpen
+from cache_service.coordination.claims import ClaimResult
 from cache_service.coordination.singleflight import SingleFlight
 from cache_service.coordination.watchers import NoWakeups, Watchers
-from cache_service.errors import WaitTimeout
-from cache_service.stores.memory import MemoryStore
+from cache_service.errors import OutOfTime, StoreUnavailable, WaitTimeout
+from cache_service.stores.memory import MemoryStore, MemoryTable
 
 
 def flight(store: MemoryStore, *, wait_s: float = 5, ttl_s: float = 30) -> SingleFlight:
@@ -191,3 +193,111 @@ async def test_closing_cancels_running_work_and_releases_its_claims() -> None:
     with pytest.raises(asyncio.CancelledError):
         await caller
     assert (await store.claim(["k"], "next", 30)).claimed == {"k"}
+
+
+async def test_the_wait_bound_counts_from_the_end_of_the_flights_own_work() -> None:
+    # The key held elsewhere is done at 50 ms; this flight's own key takes 300 ms, longer
+    # than the 200 ms wait bound: it must still read the held key again, not answer 503.
+    store = MemoryStore()
+    await store.claim(["theirs"], "elsewhere", 30)
+    asyncio.get_running_loop().call_later(
+        0.05, asyncio.ensure_future, store.complete({"theirs": "THEIRS"}, "elsewhere")
+    )
+    settled = await flight(store, wait_s=0.2).settle(["mine", "theirs"], Maker(delay_s=0.3))
+    assert settled.values == {"mine": "MINE", "theirs": "THEIRS"}
+
+
+async def test_held_keys_are_read_again_before_giving_up() -> None:
+    store = MemoryStore()
+    await store.claim(["theirs"], "elsewhere", 30)
+    # Completed just before the bound, between two polls, with no announcement.
+    asyncio.get_running_loop().call_later(
+        0.095, asyncio.ensure_future, store.complete({"theirs": "THEIRS"}, "elsewhere")
+    )
+    slow_polls = SingleFlight(
+        store, NoWakeups(), ttl_s=30, wait_s=0.1, retry_after_s=1, poll_s=(0.2, 0.2)
+    )
+    settled = await slow_polls.settle(["theirs"], Maker())
+    assert settled.values == {"theirs": "THEIRS"}
+
+
+async def test_a_failed_own_batch_is_answered_at_once_not_after_waiting_for_others() -> None:
+    store = MemoryStore()
+    await store.claim(["theirs"], "elsewhere", 30)  # held for good
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(RuntimeError, match="cannot make"):
+        await flight(store, wait_s=5).settle(["mine", "theirs"], Maker(fail_on=frozenset({"mine"})))
+    assert asyncio.get_running_loop().time() - started < 1
+
+
+class LostAnswers(MemoryStore):
+    """Claims that take effect and whose answers never come back, as over a broken network."""
+
+    async def claim(self, keys: Sequence[str], token: str, ttl_s: float) -> ClaimResult:
+        await super().claim(keys, token, ttl_s)
+        raise StoreUnavailable("the answer was lost", 1)
+
+
+async def test_a_claim_whose_answer_was_lost_is_released() -> None:
+    store = LostAnswers()
+    with pytest.raises(StoreUnavailable):
+        await flight(store).settle(["k"], Maker())
+    assert (await MemoryStore.claim(store, ["k"], "next", 30)).claimed == {"k"}
+
+
+async def test_a_deadline_bounds_the_expiry_of_the_claims_it_takes() -> None:
+    table = MemoryTable()
+    store = MemoryStore(clock=asyncio.get_running_loop().time, table=table)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 0.5
+    work = asyncio.create_task(
+        flight(store, ttl_s=30).settle(["k"], Maker(delay_s=0.2), deadline=deadline)
+    )
+    await asyncio.sleep(0.05)
+    _, expires_at = table.claims["k"]
+    assert expires_at <= deadline + 0.01  # Not 30 s: the deadline, give or take the call.
+    await work
+
+
+async def test_a_holder_overtaken_after_its_claim_lapsed_counts_the_lapse() -> None:
+    store, lapsed = MemoryStore(), list[str]()
+    slow = SingleFlight(
+        store, NoWakeups(), ttl_s=30, wait_s=5, retry_after_s=1, on_lapse=lapsed.extend
+    )
+    work = asyncio.create_task(slow.settle(["k"], Maker(delay_s=0.1)))
+    await asyncio.sleep(0.02)
+    # Its claim lapsed (as when renewals fail) and another holder took it and finished first.
+    await store.release(["k"], next(iter(_tokens(store))))
+    await store.claim(["k"], "other", 30)
+    await store.complete({"k": "OTHER"}, "other")
+    settled = await work
+    assert settled.values == {"k": "OTHER"}
+    assert lapsed == ["k"]
+
+
+def _tokens(store: MemoryStore) -> set[str]:
+    """The tokens holding claims in ``store`` (its table is shared on purpose)."""
+    return {token for token, _ in store.table.claims.values()}
+
+
+async def test_drain_waits_for_a_flight_cut_off_by_its_deadline_to_release() -> None:
+    store = MemoryStore()
+    flights = flight(store)
+    loop = asyncio.get_running_loop()
+    with pytest.raises(OutOfTime):
+        await flights.settle(["k"], Maker(delay_s=10), deadline=loop.time() + 0.05)
+    await flights.drain(loop.time() + 1)
+    assert not flights.running
+    assert (await store.claim(["k"], "next", 30)).claimed == {"k"}
+
+
+async def test_an_open_breaker_on_announcements_logs_nothing_per_batch(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class BreakerOpen(NoWakeups):
+        async def announce(self, keys: Sequence[str]) -> None:
+            raise CircuitOpen("redis is open")
+
+    batches = SingleFlight(MemoryStore(), BreakerOpen(), ttl_s=30, wait_s=5, retry_after_s=1)
+    await batches.settle([f"k{i}" for i in range(20)], Maker(delay_s=0), batch_size=1)
+    assert [r for r in caplog.records if r.levelname == "WARNING"] == []

@@ -34,16 +34,20 @@ def test_values_come_from_cache_prefixed_variables(monkeypatch: pytest.MonkeyPat
     assert settings.store is StoreKind.MEMORY
 
 
-def test_start_up_stops_on_a_bad_value_and_names_the_variable() -> None:
-    env = {**os.environ, "CACHE_MAX_ITEMS": "-3", "CACHE_STORE": "floppy"}
-    result = subprocess.run(
+def _start_up(**variables: str) -> subprocess.CompletedProcess[str]:
+    """``cache-service`` started with ``variables`` set (it should stop before serving)."""
+    return subprocess.run(
         [sys.executable, "-m", "cache_service", "--port", "1"],
-        env=env,
+        env={**os.environ, **variables},
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
     )
+
+
+def test_start_up_stops_on_a_bad_value_and_names_the_variable() -> None:
+    result = _start_up(CACHE_MAX_ITEMS="-3", CACHE_STORE="floppy")
     assert result.returncode == 2
     assert "CACHE_MAX_ITEMS" in result.stderr
     assert "CACHE_STORE" in result.stderr
@@ -64,3 +68,20 @@ def test_dynamodb_without_a_table_names_the_missing_variable(
     monkeypatch.delenv("CACHE_DYNAMODB_TABLE", raising=False)
     with pytest.raises(ValueError, match="CACHE_DYNAMODB_TABLE"):
         Settings(_env_file=None)
+
+
+def test_the_default_claim_expiry_is_below_the_wait_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [key for key in os.environ if key.startswith("CACHE_")]:
+        monkeypatch.delenv(name)
+    settings = Settings(_env_file=None)
+    assert settings.claim_ttl_s < settings.claim_wait_s
+
+
+def test_start_up_stops_when_a_claim_would_outlive_its_waiters_and_names_both() -> None:
+    # A waiter that gives up before a dead holder's claim expires answers 503 while nobody
+    # works on the key: refused at start, in every configuration.
+    result = _start_up(CACHE_CLAIM_TTL_S="30", CACHE_CLAIM_WAIT_S="25")
+    assert result.returncode == 2
+    assert "CACHE_CLAIM_TTL_S" in result.stderr
+    assert "CACHE_CLAIM_WAIT_S" in result.stderr
+    assert "Traceback" not in result.stderr

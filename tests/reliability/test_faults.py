@@ -40,6 +40,7 @@ async def test_redis_killed_and_restarted_during_30s_of_load_costs_no_request(
         "CACHE_REDIS_PREFIX": redis_prefix,
         "CACHE_REDIS_COOLDOWN_S": "1",
         "CACHE_CLAIM_WAIT_S": "10",
+        "CACHE_CLAIM_TTL_S": "5",
     }
     first, second = services.start(env), services.start(env)
     load = MixedLoad([first.url, second.url], timeout_s=REQUEST_BOUND_S)
@@ -75,6 +76,7 @@ async def test_the_durable_store_stopped_and_restarted_fails_only_new_work(
         "CACHE_REDIS_PREFIX": redis_prefix,
         "CACHE_STORE_TIMEOUT_S": "2",
         "CACHE_CLAIM_WAIT_S": "10",
+        "CACHE_CLAIM_TTL_S": "5",
     }
     first, second = services.start(env), services.start(env)
     load = MixedLoad([first.url, second.url], timeout_s=REQUEST_BOUND_S)

@@ -120,8 +120,44 @@ async def test_a_holder_whose_claim_lapsed_still_completes_if_nobody_did(
     await asyncio.sleep(0.2)
     await store.claim(["k"], "taker", 30)
     completion = await store.complete({"k": "PAID FOR"}, "slow")
-    assert completion.created == {"k"}
+    assert (completion.created, completion.lapsed) == (frozenset({"k"}), frozenset({"k"}))
     assert (await store.claim(["k"], "taker", 30)).completed == {"k": "PAID FOR"}
+
+
+async def test_a_token_claiming_its_own_live_claim_again_is_told_it_claimed_it(
+    store: DurableStore,
+) -> None:
+    # One rule for a repeated call (a retry whose first answer was lost): claimed, not held.
+    await store.claim(["k"], "a", 30)
+    again = await store.claim(["k"], "a", 30)
+    assert (again.claimed, again.held) == (frozenset({"k"}), frozenset())
+    assert (await store.claim(["k"], "b", 30)).held == {"k"}
+
+
+async def test_renewal_names_the_keys_the_token_no_longer_holds(store: DurableStore) -> None:
+    await store.claim(["mine", "lost", "done"], "a", 0.2)
+    await asyncio.sleep(0.3)
+    await store.claim(["lost"], "b", 30)
+    await store.claim(["done"], "b", 30)
+    await store.complete({"done": "D"}, "b")
+    assert await store.renew(["mine", "lost", "done"], "a", 30) == {"lost", "done"}
+
+
+async def test_a_completion_under_a_live_claim_of_ones_own_has_no_lapse(
+    store: DurableStore,
+) -> None:
+    await store.claim(["k"], "a", 30)
+    completion = await store.complete({"k": "V"}, "a")
+    assert (completion.created, completion.lapsed) == (frozenset({"k"}), frozenset())
+
+
+async def test_a_completion_after_another_completed_is_a_lapse(store: DurableStore) -> None:
+    await store.claim(["k"], "a", 0.1)
+    await asyncio.sleep(0.2)
+    await store.claim(["k"], "b", 30)
+    await store.complete({"k": "B"}, "b")
+    late = await store.complete({"k": "A"}, "a")
+    assert (late.stored, late.created, late.lapsed) == ({"k": "B"}, frozenset(), frozenset({"k"}))
 
 
 async def test_hundreds_of_keys_are_claimed_and_completed_in_one_call_each(

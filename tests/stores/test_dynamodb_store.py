@@ -71,34 +71,119 @@ def _big_value() -> str:
     return "".join(f"{i * 7919 % 1000003:x}," for i in range(200_000))
 
 
-async def test_a_split_value_with_a_part_missing_is_a_503_not_a_500(
+def _parts(table: str) -> list[dict[str, Any]]:
+    client = boto3.client("dynamodb")
+    items = client.scan(TableName=table, ConsistentRead=True)["Items"]
+    return [item for item in items if item["pk"]["S"].startswith("part#")]
+
+
+async def test_a_split_value_with_a_part_missing_counts_as_absent_and_is_made_again(
+    aws_env: str,
+) -> None:
+    # DynamoDB's sweeper deletes expired items in any order, days late: a part may go first.
+    damaged: list[int] = []
+    store = DynamoDbStore(aws_env, timeout_s=30, retry_after_s=1, on_damage=damaged.append)
+    try:
+        await store.complete({"payload:big": _big_value()}, "t")
+        boto3.client("dynamodb").delete_item(
+            TableName=aws_env, Key={"pk": _parts(aws_env)[0]["pk"]}
+        )
+        assert await store.get_many(["payload:big"], consistent=True) == {}
+        assert (await store.claim(["payload:big"], "u", 30)).claimed == {"payload:big"}
+        completion = await store.complete({"payload:big": _big_value()}, "u")
+        assert completion.created == {"payload:big"}
+        assert await store.get_many(["payload:big"], consistent=True) == {
+            "payload:big": _big_value()
+        }
+        assert sum(damaged) >= 2  # Counted where it was met: the read and the claim.
+    finally:
+        await store.aclose()
+
+
+async def test_a_split_value_with_a_corrupt_part_counts_as_absent(
     store: DynamoDbStore, aws_env: str
 ) -> None:
     await store.complete({"payload:big": _big_value()}, "t")
-    client = boto3.client("dynamodb")
-    parts = [
-        item["pk"]["S"]
-        for item in client.scan(TableName=aws_env)["Items"]
-        if item["pk"]["S"].startswith("part#")
-    ]
-    client.delete_item(TableName=aws_env, Key={"pk": {"S": parts[0]}})
-    with pytest.raises(StoreUnavailable, match="damaged"):
-        await store.get_many(["payload:big"], consistent=True)
-
-
-async def test_a_split_value_with_a_corrupt_part_is_a_503_not_a_500(
-    store: DynamoDbStore, aws_env: str
-) -> None:
-    await store.complete({"payload:big": _big_value()}, "t")
-    client = boto3.client("dynamodb")
-    part = next(
-        item
-        for item in client.scan(TableName=aws_env)["Items"]
-        if item["pk"]["S"].startswith("part#")
+    part = _parts(aws_env)[0]
+    boto3.client("dynamodb").put_item(
+        TableName=aws_env, Item={**part, "chunk": {"B": b"not zlib at all"}}
     )
-    client.put_item(TableName=aws_env, Item={**part, "chunk": {"B": b"not zlib at all"}})
-    with pytest.raises(StoreUnavailable, match="damaged"):
-        await store.get_many(["payload:big"], consistent=True)
+    assert await store.get_many(["payload:big"], consistent=True) == {}
+
+
+async def test_parts_expire_after_their_head(store: DynamoDbStore, aws_env: str) -> None:
+    await store.complete({"payload:big": _big_value()}, "t")
+    head = int(_item(aws_env, "payload:big")["expires_at"]["N"])
+    assert {int(part["expires_at"]["N"]) > head for part in _parts(aws_env)} == {True}
+
+
+async def test_without_a_ttl_the_parts_of_a_stored_value_never_expire(aws_env: str) -> None:
+    store = DynamoDbStore(aws_env, timeout_s=30, retry_after_s=1)
+    try:
+        await store.complete({"payload:big": _big_value()}, "t")
+    finally:
+        await store.aclose()
+    assert "expires_at" not in _item(aws_env, "payload:big")
+    assert [part for part in _parts(aws_env) if "expires_at" in part] == []
+
+
+async def test_a_losing_completion_leaves_no_part_behind_that_never_expires(
+    aws_env: str,
+) -> None:
+    store = DynamoDbStore(aws_env, timeout_s=30, retry_after_s=1)
+    try:
+        await store.complete({"payload:big": _big_value()}, "winner")
+        lost = await store.complete({"payload:big": _big_value() + "other"}, "loser")
+    finally:
+        await store.aclose()
+    assert lost.created == frozenset()
+    head = _item(aws_env, "payload:big")
+    kept = [part for part in _parts(aws_env) if "expires_at" not in part]
+    assert {part["pk"]["S"].split("#")[1] for part in kept} == {head["digest"]["S"]}
+
+
+async def test_a_completion_whose_answer_was_lost_is_still_its_own_creation(
+    recording: RecordingProxy, aws_env: str
+) -> None:
+    store = DynamoDbStore(aws_env, timeout_s=30, retry_after_s=1)
+    try:
+        await store.claim(["k"], "t", 30)
+        recording.lose_next_write()  # The head's write lands; its answer does not.
+        completion = await store.complete({"k": "V"}, "t")
+    finally:
+        await store.aclose()
+    assert (completion.created, completion.lapsed) == (frozenset({"k"}), frozenset())
+
+
+async def test_one_key_failing_in_a_claim_releases_the_keys_the_others_claimed(
+    recording: RecordingProxy, aws_env: str
+) -> None:
+    store = DynamoDbStore(aws_env, timeout_s=30, retry_after_s=1)
+    try:
+        recording.refused_keys.add("string:2")
+        with pytest.raises(StoreUnavailable):
+            await store.claim(["string:1", "string:2", "string:3"], "t", 30)
+        recording.refused_keys.clear()
+        outcome = await store.claim(["string:1", "string:3"], "next", 30)
+    finally:
+        await store.aclose()
+    assert outcome.claimed == {"string:1", "string:3"}
+
+
+async def test_a_claim_cut_off_by_its_callers_deadline_leaves_no_claim_behind(
+    recording: RecordingProxy, aws_env: str
+) -> None:
+    store = DynamoDbStore(aws_env, timeout_s=30, retry_after_s=1)
+    try:
+        recording.delay_s = 0.5  # The PutItem is under way when the caller gives up.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(store.claim(["k"], "cut-off", 30), 0.2)
+        recording.delay_s = 0
+        await asyncio.sleep(1.5)  # It lands, and is undone.
+        outcome = await store.claim(["k"], "next", 30)
+    finally:
+        await store.aclose()
+    assert outcome.claimed == {"k"}
 
 
 async def test_a_missing_table_is_a_503_that_says_how_to_create_it(aws_env: str) -> None:
@@ -183,7 +268,7 @@ async def test_a_miss_costs_two_write_requests_per_distinct_string_and_two_per_p
 ) -> None:
     # Claims are renewed every third of their expiry while the work runs; moto on a loaded
     # machine can take that long, so the expiry is set past this test's whole run.
-    components = dynamodb_service(aws_env, store_timeout_s=30, claim_ttl_s=600, claim_wait_s=60)
+    components = dynamodb_service(aws_env, store_timeout_s=30, claim_ttl_s=600, claim_wait_s=601)
     strings = [f"s{i}" for i in range(150)]  # Past one BatchGetItem's hundred keys.
     try:
         made = await components.service.submit(strings[:75], strings[75:])

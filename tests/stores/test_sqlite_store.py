@@ -4,10 +4,12 @@ shared specification in tests/integration/test_claim_stores.py)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,18 +71,42 @@ async def test_a_call_that_timed_out_does_not_take_effect_later(tmp_path: Path) 
         await store.aclose()
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Another process's write transaction on ``path`` for the block: writers wait on it."""
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+
+
+async def test_a_claim_cut_off_by_its_callers_deadline_leaves_no_claim_behind(
+    tmp_path: Path,
+) -> None:
+    # The request's deadline (shorter than the store's bound) cuts the claim off while the
+    # worker waits for another process's lock; the worker then claims. Nobody would release
+    # that claim: the store must.
+    path = tmp_path / "locked.db"
+    store = SqliteStore(path, timeout_s=5, retry_after_s=1)
+    await store.get_many(["warm"])
+    with _locked(path), pytest.raises(TimeoutError):
+        await asyncio.wait_for(store.claim(["k"], "cut-off", 30), 0.2)
+    await asyncio.sleep(0.5)
+    try:
+        assert (await store.claim(["k"], "next", 30)).claimed == {"k"}
+    finally:
+        await store.aclose()
+
+
 async def test_calls_queued_behind_a_stuck_one_answer_once_it_frees(tmp_path: Path) -> None:
     path = tmp_path / "locked.db"
     store = SqliteStore(path, timeout_s=0.5, retry_after_s=1)
     await store.get_many(["warm"])
-    locker = sqlite3.connect(path, isolation_level=None)
-    locker.execute("BEGIN IMMEDIATE")
-    try:
-        with pytest.raises(StoreUnavailable):
-            await store.complete({"k": "v"}, "t")
-    finally:
-        locker.execute("ROLLBACK")
-        locker.close()
+    with _locked(path), pytest.raises(StoreUnavailable):
+        await store.complete({"k": "v"}, "t")
     # The only worker thread is free again at once: the next write is not queued behind a
     # retry loop of the abandoned one (before, up to four busy timeouts).
     completion = await store.complete({"k": "v"}, "t")
@@ -90,6 +116,7 @@ async def test_calls_queued_behind_a_stuck_one_answer_once_it_frees(tmp_path: Pa
 
 _FIRST_WRITES = """
 import asyncio, sys, time
+from collections.abc import Iterator
 from pathlib import Path
 from cache_service.stores.sqlite import SqliteStore
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -32,6 +33,12 @@ class RecordingProxy:
         self.actions: list[str] = []
         self.refused: set[str] = set()
         self._answers_to_lose = 0
+        # One pooled client: a connection per call made each forwarded call cost a handshake.
+        self.upstream = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=64))
+        #: Calls whose body names one of these (a key) are refused, as by a denying policy.
+        self.refused_keys: set[str] = set()
+        #: Seconds each call waits before it is forwarded (a slow network or endpoint).
+        self.delay_s = 0.0
         self._answering = threading.Event()
         self._answering.set()
         proxy = self
@@ -48,11 +55,15 @@ class RecordingProxy:
                     proxy._answering.wait(timeout=60)
                     self.close_connection = True
                     return
-                if action in proxy.refused:
+                if action in proxy.refused or any(
+                    key.encode() in body for key in proxy.refused_keys
+                ):
                     self._deny(action)
                     return
+                if proxy.delay_s:
+                    time.sleep(proxy.delay_s)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                reply = httpx.post(upstream, content=body, headers=headers, timeout=10)
+                reply = proxy.upstream.post(upstream, content=body, headers=headers)
                 if action in _WRITES and proxy._answers_to_lose:
                     proxy._answers_to_lose -= 1
                     self.close_connection = True
@@ -97,3 +108,4 @@ class RecordingProxy:
     def close(self) -> None:
         self.release()
         self.server.shutdown()
+        self.upstream.close()

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LambdaEvent = dict[str, Any]
+# Kept back from the remaining time when finishing flights, so the answer still leaves in time.
+_ANSWER_MARGIN_S = 0.2
 
 
 def stage_prefix(event: LambdaEvent) -> str:
@@ -206,7 +208,25 @@ class LambdaHandler:
                 gc.freeze()
                 if collecting:
                     gc.enable()
-        return self._adapter(event, context)
+        response = self._adapter(event, context)
+        self._let_go(context)
+        return response
+
+    def _let_go(self, context: Any) -> None:
+        """Finish the flights this invocation started before the handler returns.
+
+        Mangum returns once the response is sent, and Lambda then freezes the environment:
+        a flight still running (releasing its claims after a 504) would hold them until this
+        environment's next invocation, and every other environment would wait them out.
+        """
+        if self._app is None or self._loop is None:
+            return
+        flight = self._app.state.components.flight
+        if not flight.running:
+            return
+        remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+        left_s = remaining_ms() / 1000 - _ANSWER_MARGIN_S if remaining_ms else _ANSWER_MARGIN_S
+        self._loop.run_until_complete(flight.drain(self._loop.time() + max(0.0, left_s)))
 
     def _build(self, context: Any) -> Mangum:
         from mangum import Mangum

@@ -1,4 +1,16 @@
-"""Doing each unit of work once: coalesced inside a process, claimed in the store across them."""
+"""Doing each unit of work once: coalesced inside a process, claimed in the store across them.
+
+What is guaranteed: a key is made by at most one holder at a time while its claim holds (it is
+renewed while the work runs), and a value once stored is never made again. A holder whose
+claim lapses (its renewals failed or came too late, its process stalled) can be overtaken, and
+then both make the key: a paid call cannot be fenced. That is counted (``on_lapse``, the
+``cache_claims_lapsed`` metric) and logged, never hidden.
+
+Every claim a flight takes is completed or released before the flight ends, on every path;
+one whose call was cut off or whose answer was lost is released too, as it may have landed.
+A killed process's claims expire by their TTL, which a deadline bounds (on Lambda, the
+invocation's): nothing is held past the time its holder had.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +18,12 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ..breaker import CircuitOpen
 from ..errors import OutOfTime, WaitTimeout
-from .claims import Claims
+from .claims import ClaimResult, Claims
 from .wakeups import Wakeups
 
 log = logging.getLogger(__name__)
@@ -22,6 +35,8 @@ Make = Callable[[list[str]], Awaitable[Mapping[str, str]]]
 # lost (a publisher cut off from Redis), and the store is the truth.
 _SAFETY_POLL_S = 0.25
 _WAIT_MARGIN_S = 0.05
+# How long ``drain`` waits for cancelled flights to let go of their claims.
+_RELEASE_GRACE_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +59,16 @@ class _Flight:
         self.deadline = deadline
         self.values: dict[str, tuple[str, bool]] = {}
         self.errors: dict[str, BaseException] = {}
+        #: The first failure of this flight's own work: it ends the flight at once.
+        self.failure: Exception | None = None
+        self.lapsed: set[str] = set()
         self.over = asyncio.Event()
+
+    def raise_failure(self) -> None:
+        """Raise what failed this flight, if anything did."""
+        for key in self.keys:
+            if key not in self.values:
+                raise self.errors.get(key) or asyncio.CancelledError()
 
     def outcome(self, key: str) -> tuple[str, bool]:
         """The value of ``key`` and whether this flight stored it; raises what failed it."""
@@ -54,7 +78,7 @@ class _Flight:
 
 
 class SingleFlight:
-    """Runs the work for a key at most once among all processes sharing the claims.
+    """Runs the work for a key once among all processes sharing the claims (see the module).
 
     Inside a process, a key has at most one flight: later callers join it. The flight claims
     its keys in the store in one call, makes the claimed ones in batches (each batch completed
@@ -62,7 +86,8 @@ class SingleFlight:
     by an announcement or a poll, taking over a claim whose holder let it expire.
 
     Flights run in their own tasks, so a caller that goes away neither cancels the work for the
-    others nor loses a result already paid for; ``aclose`` cancels what is left at shutdown.
+    others nor loses a result already paid for; ``drain`` lets them finish (on Lambda, before
+    the handler returns), ``aclose`` cancels what is left at shutdown.
     """
 
     def __init__(
@@ -88,6 +113,11 @@ class SingleFlight:
         self._pending: dict[str, _Flight] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @property
+    def running(self) -> bool:
+        """Whether any flight is still under way (it may hold claims)."""
+        return bool(self._tasks)
+
     async def settle(
         self,
         keys: Sequence[str],
@@ -100,9 +130,10 @@ class SingleFlight:
         """The values for ``keys``: found completed, made by ``make`` or waited for.
 
         ``flush`` is passed to the store's ``complete`` (see ``Claims``). ``deadline`` (loop
-        time) bounds this caller, and the flight it starts: past it, the flight lets go of its
-        claims, so that another process takes the work over at once, and fails with
-        ``OutOfTime`` (``WaitTimeout`` if it was waiting on another process).
+        time) bounds this caller, the flight it starts and the expiry of that flight's claims:
+        past it, the flight lets go of its claims, so that another process takes the work over
+        at once, and fails with ``OutOfTime`` (``WaitTimeout`` if it was waiting on another
+        process).
         """
         unique = list(dict.fromkeys(keys))
         now = asyncio.get_running_loop().time()
@@ -127,6 +158,11 @@ class SingleFlight:
         # Waiting on events: a caller cancelled here cancels nothing the others share.
         try:
             async with asyncio.timeout_at(deadline):
+                if mine is not None:
+                    # Its own work first: if that failed, the caller hears it now, not after
+                    # the flights it joined are over.
+                    await mine.over.wait()
+                    mine.raise_failure()
                 for flight in {id(f): f for f in of.values()}.values():
                     await flight.over.wait()
         except TimeoutError:
@@ -134,11 +170,29 @@ class SingleFlight:
         values: dict[str, str] = {}
         created: set[str] = set()
         for key in unique:
-            value, made = of[key].outcome(key)  # Raises the first failure, in key order.
+            value, made = of[key].outcome(key)  # Raises the flight's failure.
             values[key] = value
             if made and of[key] is mine:
                 created.add(key)
         return Settled(values, frozenset(created))
+
+    async def drain(self, deadline: float) -> None:
+        """Let every flight finish until ``deadline`` (loop time); then cancel the rest and
+        give them a moment to release their claims.
+
+        On Lambda the loop stops when the handler returns: a flight still running then (a
+        release after a 504) would hold its claims until the environment's next invocation.
+        """
+        tasks = list(self._tasks)
+        if not tasks:
+            return
+        remaining = deadline - asyncio.get_running_loop().time()
+        _, late = await asyncio.wait(tasks, timeout=max(0.0, remaining))
+        if late:
+            log.warning("%d flight(s) still running at the deadline; cancelled", len(late))
+            for task in late:
+                task.cancel()
+            await asyncio.wait(late, timeout=_RELEASE_GRACE_S)
 
     async def aclose(self) -> None:
         """Cancel the flights still running and wait until each has let go of its claims."""
@@ -158,9 +212,10 @@ class SingleFlight:
                 raise OutOfTime("the request ran out of time before the work was done") from None
         except BaseException as exc:
             failure = exc if isinstance(exc, Exception) else asyncio.CancelledError()
+            # Every key without a value fails with what ended the flight.
             for key in flight.keys:
                 if key not in flight.values:
-                    flight.errors.setdefault(key, failure)
+                    flight.errors[key] = failure
             if not isinstance(exc, Exception):
                 raise
         finally:
@@ -169,47 +224,80 @@ class SingleFlight:
                     del self._pending[key]
             flight.over.set()
 
+    def _ttl(self, deadline: float | None) -> float:
+        """A claim's lifetime: ``ttl_s``, cut to what is left before ``deadline``, so that a
+        holder killed or frozen (a Lambda environment) holds nothing past its own time."""
+        if deadline is None:
+            return self._ttl_s
+        left = deadline - asyncio.get_running_loop().time()
+        return max(0.001, min(self._ttl_s, left))
+
+    async def _claim(self, keys: list[str], token: str, deadline: float | None) -> ClaimResult:
+        try:
+            return await self._claims.claim(keys, token, self._ttl(deadline))
+        except BaseException:
+            # Failed, cut off, or its answer lost: the claim may have landed all the same.
+            # Released under the same token (which can drop nobody else's), so that no claim
+            # outlives this flight.
+            await self._release(keys, token)
+            raise
+
     async def _claim_make_wait(
-        self, flight: _Flight, make: Make, batch_size: int, flush: bool, budget: float | None
+        self, flight: _Flight, make: Make, batch_size: int, flush: bool, deadline: float | None
     ) -> None:
         token = secrets.token_hex(16)
         loop = asyncio.get_running_loop()
-        started = loop.time()
-        deadline = started + self._wait_s
-        if budget is not None:
-            # A waiter answers 503 (retry later) just before its request is out of time.
-            deadline = min(deadline, budget - _WAIT_MARGIN_S)
         pending = list(flight.keys)
         pause = self._poll_first_s
-        waited = False
+        waiting_since: float | None = None
+        give_up_at = 0.0
         # Watched before the first claim, so an announcement between claim and wait is kept.
         with self._wakeups.watch(pending) as woken:
             while True:
                 woken.clear()
-                outcome = await self._claims.claim(pending, token, self._ttl_s)
+                asked = loop.time()
+                outcome = await self._claim(pending, token, deadline)
                 for key, value in outcome.completed.items():
                     flight.values[key] = (value, False)
-                if outcome.claimed:
-                    claimed = [key for key in pending if key in outcome.claimed]
-                    await self._make_claimed(claimed, token, flight, make, batch_size, flush)
                 pending = [key for key in pending if key in outcome.held]
+                if outcome.claimed:
+                    claimed = [key for key in flight.keys if key in outcome.claimed]
+                    started = loop.time()
+                    await self._make_claimed(claimed, token, flight, make, batch_size, flush)
+                    if flight.failure is not None:
+                        # This flight's own work failed: its callers hear it now, rather than
+                        # after waiting for what others hold.
+                        raise flight.failure
+                    if pending:
+                        # Its own work was not waiting: the bound moves on by its time, and
+                        # what others hold is read again at once.
+                        if waiting_since is not None:
+                            give_up_at += loop.time() - started
+                            if deadline is not None:
+                                give_up_at = min(give_up_at, deadline - _WAIT_MARGIN_S)
+                        continue
                 if not pending:
                     return
-                if not waited:
-                    waited = True
+                now = loop.time()
+                if waiting_since is None:
+                    # The wait bound counts from here: this flight's own work was not waiting.
+                    waiting_since, give_up_at = now, now + self._wait_s
+                    if deadline is not None:
+                        # A waiter answers 503 (retry later) just before its request is out
+                        # of time.
+                        give_up_at = min(give_up_at, deadline - _WAIT_MARGIN_S)
                     self._on_wait("claimed elsewhere")
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    # The bound that ran out: the wait's own, or the request's time budget.
-                    waited_s = loop.time() - started
+                elif asked >= give_up_at:
+                    # Given up only when a read made at the bound (the claim above) found
+                    # them still held: an answer that was slow to come back is asked again.
                     raise WaitTimeout(
                         f"{len(pending)} unit(s) of work held by another process did not "
-                        f"finish within {waited_s:.1f}s",
+                        f"finish within {now - waiting_since:.1f}s",
                         self._retry_after_s,
                     )
                 interval = _SAFETY_POLL_S if self._wakeups.listening else pause
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(min(interval, remaining)):
+                    async with asyncio.timeout(max(0.0, min(interval, give_up_at - now))):
                         await woken.wait()
                 pause = min(pause * 2, self._poll_max_s)
 
@@ -223,7 +311,7 @@ class SingleFlight:
         flush: bool,
     ) -> None:
         held = set(claimed)
-        renewal = asyncio.create_task(self._renew_while_held(held, token))
+        renewal = asyncio.create_task(self._renew_while_held(held, token, flight))
         batches = [claimed[i : i + batch_size] for i in range(0, len(claimed), batch_size)]
         try:
             await asyncio.gather(
@@ -245,6 +333,8 @@ class SingleFlight:
     ) -> None:
         try:
             made = await make(batch)
+            # No longer renewed: a renewal racing the completion would find them gone.
+            held.difference_update(batch)
             completion = await self._claims.complete(
                 {key: made[key] for key in batch}, token, flush=flush
             )
@@ -255,14 +345,31 @@ class SingleFlight:
                 raise
             for key in batch:
                 flight.errors[key] = exc
+            if flight.failure is None:
+                flight.failure = exc
             return
-        held.difference_update(batch)
         for key in batch:
             flight.values[key] = (completion.stored[key], key in completion.created)
+        if completion.lapsed:
+            self._lapsed(flight, completion.lapsed)
         try:
             await self._wakeups.announce(batch)
+        except CircuitOpen:
+            pass  # Redis is known to be down; the breaker logged it once.
         except Exception:
             log.warning("could not announce %d completed key(s)", len(batch), exc_info=True)
+
+    def _lapsed(self, flight: _Flight, keys: Iterable[str]) -> None:
+        new = sorted(set(keys) - flight.lapsed)
+        if not new:
+            return
+        flight.lapsed.update(new)
+        self._on_lapse(new)
+        log.warning(
+            "the claim on %d key(s) lapsed while this process still worked on them (renewals "
+            "failed or came late); another process may have made them too, paying twice",
+            len(new),
+        )
 
     async def _release(self, keys: list[str], token: str) -> None:
         try:
@@ -270,18 +377,23 @@ class SingleFlight:
             await asyncio.shield(self._claims.release(keys, token))
         except Exception:
             log.warning(
-                "could not release %d claim(s); they lapse after %ss",
+                "could not release %d claim(s); they lapse after %ss at most",
                 len(keys),
                 self._ttl_s,
                 exc_info=True,
             )
 
-    async def _renew_while_held(self, held: set[str], token: str) -> None:
+    async def _renew_while_held(self, held: set[str], token: str, flight: _Flight) -> None:
         while True:
             await asyncio.sleep(self._ttl_s / 3)
             if not held:
                 return
             try:
-                await self._claims.renew(sorted(held), token, self._ttl_s)
+                lost = await self._claims.renew(sorted(held), token, self._ttl(flight.deadline))
             except Exception:
                 log.warning("could not renew %d claim(s)", len(held), exc_info=True)
+                continue
+            lost = lost & held  # Keys completed meanwhile left ``held`` on purpose.
+            if lost:
+                held.difference_update(lost)
+                self._lapsed(flight, lost)

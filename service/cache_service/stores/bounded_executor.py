@@ -4,11 +4,17 @@ sqlite3 and boto3 block, and the event loop must not. Each call gets a deadline 
 into its worker thread, which checks it before every step (``check``), so a call the caller
 gave up on neither starts late nor keeps a thread from the calls queued behind it. The caller
 waits until the deadline plus a short grace, in which the worker can say that it stopped.
+
+A step already under way cannot be stopped: a write the caller gave up on (its deadline, or
+its own caller's, cut it off) may still land. ``undo`` names what reverses it, and runs on
+the pool when such a write lands after its caller has left (a claim nobody would release).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +23,8 @@ from typing import TypeVar
 T = TypeVar("T")
 
 _GRACE_S = 0.25
+
+log = logging.getLogger(__name__)
 
 
 class DeadlinePassed(Exception):
@@ -36,14 +44,45 @@ class BoundedExecutor:
         self.timeout_s = timeout_s
         self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix=thread_name_prefix)
 
-    async def run(self, work: Callable[[float], T]) -> T:
-        """``work(deadline)`` on a worker thread; ``DeadlinePassed`` if it ran out of time."""
+    async def run(
+        self, work: Callable[[float], T], *, undo: Callable[[T, float], None] | None = None
+    ) -> T:
+        """``work(deadline)`` on a worker thread; ``DeadlinePassed`` if it ran out of time.
+
+        If the caller stops waiting (timed out or cancelled) and ``work`` then succeeds,
+        ``undo(result, deadline)`` runs on the pool with a deadline of its own.
+        """
         deadline = time.monotonic() + self.timeout_s
-        call = asyncio.get_running_loop().run_in_executor(self._pool, work, deadline)
+        call = self._pool.submit(work, deadline)
         try:
-            return await asyncio.wait_for(call, self.timeout_s + _GRACE_S)
-        except TimeoutError:
-            raise DeadlinePassed from None
+            return await asyncio.wait_for(asyncio.wrap_future(call), self.timeout_s + _GRACE_S)
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            # A call that had not started is cancelled with the wait; one under way runs on.
+            if undo is not None and not call.cancelled():
+                call.add_done_callback(lambda done: self._undo_late(done, undo))
+            if isinstance(exc, TimeoutError):
+                raise DeadlinePassed from None
+            raise
+
+    def _undo_late(
+        self, done: concurrent.futures.Future[T], undo: Callable[[T, float], None]
+    ) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return  # It took no effect.
+        result = done.result()
+
+        def reverse(deadline: float) -> None:
+            try:
+                undo(result, deadline)
+            except Exception:
+                log.warning(
+                    "could not undo a call that landed after its caller left", exc_info=True
+                )
+
+        try:
+            self._pool.submit(reverse, time.monotonic() + self.timeout_s)
+        except RuntimeError:  # The pool is shut down: the process is closing.
+            log.warning("could not undo a call that landed after its caller left: closing")
 
     async def run_unbounded(self, work: Callable[[], T]) -> T:
         """``work()`` on a worker thread, without a deadline: set-up and shutdown steps."""

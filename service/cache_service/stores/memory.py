@@ -33,9 +33,9 @@ class MemoryStore:
     def __init__(
         self, clock: Callable[[], float] = time.monotonic, table: MemoryTable | None = None
     ) -> None:
-        table = table or MemoryTable()
-        self._entries = table.entries
-        self._claims = table.claims
+        self.table = table or MemoryTable()
+        self._entries = self.table.entries
+        self._claims = self.table.claims
         self._clock = clock
 
     async def get_many(self, keys: Sequence[str], *, consistent: bool = False) -> dict[str, str]:
@@ -50,27 +50,38 @@ class MemoryStore:
             if key in self._entries:
                 completed[key] = self._entries[key]
             elif (holder := self._claims.get(key)) is not None and holder[1] > now:
-                held.add(key)
+                if holder[0] == token:
+                    self._claims[key] = (token, now + ttl_s)
+                    claimed.add(key)
+                else:
+                    held.add(key)
             else:
                 self._claims[key] = (token, now + ttl_s)
                 claimed.add(key)
         return ClaimResult(completed, frozenset(claimed), frozenset(held))
 
-    async def renew(self, keys: Sequence[str], token: str, ttl_s: float) -> None:
+    async def renew(self, keys: Sequence[str], token: str, ttl_s: float) -> frozenset[str]:
         until = self._clock() + ttl_s
+        lost = set()
         for key in keys:
             if self._claims.get(key, ("", 0.0))[0] == token:
                 self._claims[key] = (token, until)
+            else:
+                lost.add(key)
+        return frozenset(lost)
 
     async def complete(
         self, items: Mapping[str, str], token: str, *, flush: bool = True
     ) -> Completion:
+        lapsed = frozenset(key for key in items if self._claims.get(key, ("", 0.0))[0] != token)
         created = frozenset(key for key in items if key not in self._entries)
         for key in created:
             self._entries[key] = items[key]
         for key in items:
             self._claims.pop(key, None)
-        return Completion(stored={key: self._entries[key] for key in items}, created=created)
+        return Completion(
+            stored={key: self._entries[key] for key in items}, created=created, lapsed=lapsed
+        )
 
     async def release(self, keys: Sequence[str], token: str) -> None:
         for key in keys:

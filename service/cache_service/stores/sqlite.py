@@ -85,9 +85,20 @@ class SqliteStore:
         )
         self._connection: sqlite3.Connection | None = None
 
-    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(
+        self,
+        work: Callable[[sqlite3.Connection], T],
+        undo: Callable[[sqlite3.Connection, T], None] | None = None,
+    ) -> T:
+        def reverse(result: T, deadline: float) -> None:
+            assert undo is not None
+            self._with_connection(lambda connection: undo(connection, result), deadline)
+
         try:
-            return await self._calls.run(lambda deadline: self._with_connection(work, deadline))
+            return await self._calls.run(
+                lambda deadline: self._with_connection(work, deadline),
+                undo=reverse if undo is not None else None,
+            )
         except DeadlinePassed as exc:
             raise StoreUnavailable(
                 f"sqlite store did not answer within {self._calls.timeout_s}s",
@@ -154,15 +165,20 @@ class SqliteStore:
         if not keys:
             return ClaimResult({}, frozenset(), frozenset())
         now = self._clock()
-        return await self._run(lambda connection: _claim(connection, keys, token, ttl_s, now))
 
-    async def renew(self, keys: Sequence[str], token: str, ttl_s: float) -> None:
-        def renew(connection: sqlite3.Connection) -> None:
+        def undo(connection: sqlite3.Connection, result: ClaimResult) -> None:
+            # The claim landed after its caller gave up: nobody would release it.
+            _release(connection, list(result.claimed), token)
+
+        return await self._run(lambda connection: _claim(connection, keys, token, ttl_s, now), undo)
+
+    async def renew(self, keys: Sequence[str], token: str, ttl_s: float) -> frozenset[str]:
+        def renew(connection: sqlite3.Connection) -> frozenset[str]:
             expires_at = self._clock() + ttl_s
             with _without_fsync(connection):
-                _renew(connection, keys, token, expires_at)
+                return _renew(connection, keys, token, expires_at)
 
-        await self._run(renew)
+        return await self._run(renew)
 
     async def complete(
         self, items: Mapping[str, str], token: str, *, flush: bool = True
@@ -174,24 +190,16 @@ class SqliteStore:
 
         def complete(connection: sqlite3.Connection) -> Completion:
             if flush:
-                return _complete(connection, items, now)
+                return _complete(connection, items, token, now)
             # The WAL is one file written in order: the next flushed commit (the payload's)
             # puts these rows on disk with it.
             with _without_fsync(connection):
-                return _complete(connection, items, now)
+                return _complete(connection, items, token, now)
 
         return await self._run(complete)
 
     async def release(self, keys: Sequence[str], token: str) -> None:
-        def release(connection: sqlite3.Connection) -> None:
-            with _without_fsync(connection):
-                for chunk in _chunks(keys):
-                    connection.execute(
-                        f"DELETE FROM claims WHERE token = ? AND key IN ({_marks(chunk)})",  # noqa: S608
-                        (token, *chunk),
-                    )
-
-        await self._run(release)
+        await self._run(lambda connection: _release(connection, keys, token))
 
     async def ping(self) -> None:
         """A real write, committed and flushed like an id's: reading alone succeeds on a
@@ -273,7 +281,8 @@ def _claim(
                 "INSERT INTO claims (key, token, expires_at) VALUES "  # noqa: S608 - only '?'
                 + ",".join(["(?, ?, ?)"] * len(chunk))
                 + " ON CONFLICT(key) DO UPDATE SET token = excluded.token, "
-                "expires_at = excluded.expires_at WHERE claims.expires_at <= ? RETURNING key",
+                "expires_at = excluded.expires_at "
+                "WHERE claims.expires_at <= ? OR claims.token = excluded.token RETURNING key",
                 [*(v for key in chunk for v in (key, token, now + ttl_s)), now],
             )
             claimed.update(key for (key,) in rows.fetchall())
@@ -281,11 +290,19 @@ def _claim(
     return ClaimResult(completed, frozenset(claimed), held)
 
 
-def _complete(connection: sqlite3.Connection, items: Mapping[str, str], now: float) -> Completion:
+def _complete(
+    connection: sqlite3.Connection, items: Mapping[str, str], token: str, now: float
+) -> Completion:
     created: set[str] = set()
+    holders: dict[str, str] = {}
     keys = list(items)
     with _transaction(connection):
         for chunk in _chunks(keys):
+            rows = connection.execute(
+                f"SELECT key, token FROM claims WHERE key IN ({_marks(chunk)})",  # noqa: S608
+                chunk,
+            )
+            holders.update(rows.fetchall())
             rows = connection.execute(
                 "INSERT INTO entries (key, value, created_at) VALUES "  # noqa: S608 - only '?'
                 + ",".join(["(?, ?, ?)"] * len(chunk))
@@ -300,18 +317,32 @@ def _complete(connection: sqlite3.Connection, items: Mapping[str, str], now: flo
         # Where another value was there first, it is the one stored.
         stored = {key: items[key] for key in created}
         stored.update(_select(connection, [key for key in keys if key not in created]))
-    return Completion(stored=stored, created=frozenset(created))
+    lapsed = frozenset(key for key in keys if holders.get(key) != token)
+    return Completion(stored=stored, created=frozenset(created), lapsed=lapsed)
 
 
 def _renew(
     connection: sqlite3.Connection, keys: Sequence[str], token: str, expires_at: float
-) -> None:
+) -> frozenset[str]:
+    """The keys among ``keys`` that ``token`` no longer holds."""
+    held: set[str] = set()
     for chunk in _chunks(keys):
-        connection.execute(
+        rows = connection.execute(
             "UPDATE claims SET expires_at = ? "  # noqa: S608 - only '?' marks
-            f"WHERE token = ? AND key IN ({_marks(chunk)})",
+            f"WHERE token = ? AND key IN ({_marks(chunk)}) RETURNING key",
             (expires_at, token, *chunk),
         )
+        held.update(key for (key,) in rows.fetchall())
+    return frozenset(key for key in keys if key not in held)
+
+
+def _release(connection: sqlite3.Connection, keys: Sequence[str], token: str) -> None:
+    with _without_fsync(connection):
+        for chunk in _chunks(keys):
+            connection.execute(
+                f"DELETE FROM claims WHERE token = ? AND key IN ({_marks(chunk)})",  # noqa: S608
+                (token, *chunk),
+            )
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

@@ -20,10 +20,6 @@ PART_BYTES = 300_000
 VALUE, PARTS, DIGEST = "value", "parts", "digest"
 
 
-class DamagedValue(Exception):
-    """A head item points at parts that are missing or do not decompress."""
-
-
 def encode(value: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The head's value attributes, and the part items to write before the head."""
     encoded = value.encode()
@@ -47,8 +43,10 @@ def is_completed(item: Mapping[str, Any]) -> bool:
 def decode(
     items: Sequence[Mapping[str, Any]],
     read_parts: Callable[[list[str]], dict[str, bytes]],
-) -> dict[str, str]:
-    """The values of completed head items by key; ``read_parts`` fetches part chunks by name."""
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The values of completed head items by key, and the keys whose parts are missing or
+    damaged, with why; ``read_parts`` fetches part chunks by name."""
+    damaged: dict[str, str] = {}
     found: dict[str, str] = {}
     split: dict[str, tuple[str, int]] = {}
     for item in items:
@@ -63,11 +61,14 @@ def decode(
             try:
                 packed = b"".join(parts[part_key(digest, i)] for i in range(count))
                 if hashlib.sha256(packed).hexdigest() != digest:
-                    raise DamagedValue(f"the parts of {key} do not match their digest")
+                    damaged[key] = "its parts do not match their digest"
+                    continue
                 found[key] = zlib.decompress(packed).decode()
-            except (KeyError, zlib.error, UnicodeDecodeError) as exc:
-                raise DamagedValue(f"the parts of {key} are missing or damaged: {exc!r}") from exc
-    return found
+            except KeyError as exc:
+                damaged[key] = f"part {exc.args[0]} is missing"
+            except (zlib.error, UnicodeDecodeError) as exc:
+                damaged[key] = f"its parts do not decode: {exc!r}"
+    return found, damaged
 
 
 def part_key(digest: str, index: int) -> str:

@@ -14,11 +14,13 @@ abandoned call neither takes effect late nor keeps a pool thread from the calls 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
@@ -51,6 +53,9 @@ _ATTEMPTS = 3
 _UNPROCESSED_ATTEMPTS = 8
 # A claim nobody completes or releases (its holder crashed) is swept by TTL this much later.
 _CLAIM_SWEEP_S = 3600
+# Parts expire this much after their head; unreferenced parts (no TTL configured) after this.
+_PART_MARGIN_S = 3600
+_PROVISIONAL_S = 86400
 _NAMES = {"#v": codec.VALUE, "#p": codec.PARTS, "#d": codec.DIGEST}
 _NOT_COMPLETED = "attribute_not_exists(#v) AND attribute_not_exists(#p)"
 _PING_KEY: dict[str, Any] = {PARTITION_KEY: {"S": "ping#"}}
@@ -74,12 +79,15 @@ class DynamoDbStore:
         max_workers: int = 16,
         client: Callable[[], DynamoDBClient] | None = None,
         clock: Callable[[], float] = time.time,
+        on_damage: Callable[[int], None] = lambda count: None,
     ) -> None:
         """``client`` makes the DynamoDB client (default: boto3's, with bounded timeouts);
         tests give one that answers as DynamoDB does where moto cannot (throttling).
-        ``clock`` is the wall clock that claims and TTLs are written by."""
+        ``clock`` is the wall clock that claims and TTLs are written by; ``on_damage`` counts
+        values found damaged (their parts gone)."""
         self._table = table
         self._clock = clock
+        self._on_damage = on_damage
         self._make_client = client or self._boto3_client
         self._timeout_s = timeout_s
         self._retry_after_s = retry_after_s
@@ -113,7 +121,15 @@ class DynamoDbStore:
         )
         return boto3.session.Session().client("dynamodb", config=config)
 
-    async def _run(self, work: Callable[[DynamoDBClient, float], T]) -> T:
+    async def _run(
+        self,
+        work: Callable[[DynamoDBClient, float], T],
+        undo: Callable[[DynamoDBClient, float, T], None] | None = None,
+    ) -> T:
+        def reverse(result: T, deadline: float) -> None:
+            assert undo is not None
+            undo(self._dynamodb(), deadline, result)
+
         def bounded(deadline: float) -> T:
             for attempt in range(_ATTEMPTS):
                 check(deadline)
@@ -129,7 +145,7 @@ class DynamoDbStore:
             raise DeadlinePassed  # Not reached: the last attempt returns or raises.
 
         try:
-            return await self._calls.run(bounded)
+            return await self._calls.run(bounded, undo=reverse if undo is not None else None)
         except DeadlinePassed as exc:
             raise self._unavailable(f"did not answer within {self._timeout_s}s") from exc
         except ClientError as exc:
@@ -141,22 +157,35 @@ class DynamoDbStore:
             raise self._unavailable(f"failed: {error.get('Code')}: {error.get('Message')}") from exc
         except BotoCoreError as exc:
             raise self._unavailable(f"failed: {exc}") from exc
-        except codec.DamagedValue as exc:
-            log.error("DynamoDB table %s holds a damaged value: %s", self._table, exc)
-            raise self._unavailable("holds a damaged value (see the log)") from exc
 
     def _unavailable(self, what: str) -> StoreUnavailable:
         return StoreUnavailable(f"DynamoDB table {self._table} {what}", self._retry_after_s)
 
     async def _each(
-        self, keys: Sequence[str], work: Callable[[DynamoDBClient, float, str], T]
-    ) -> list[T]:
-        """``work`` for every key at once, one pool thread each."""
+        self,
+        keys: Sequence[str],
+        work: Callable[[DynamoDBClient, float, str], T],
+        undo: Callable[[DynamoDBClient, float, T], None] | None = None,
+    ) -> list[T | BaseException]:
+        """``work`` for every key at once, one pool thread each; every key's outcome, its
+        failure included, so that a caller can undo what the others did."""
 
         def one(key: str) -> Callable[[DynamoDBClient, float], T]:
             return lambda client, deadline: work(client, deadline, key)
 
-        return await asyncio.gather(*(self._run(one(key)) for key in keys))
+        return await asyncio.gather(
+            *(self._run(one(key), undo) for key in keys), return_exceptions=True
+        )
+
+    async def _all(
+        self, keys: Sequence[str], work: Callable[[DynamoDBClient, float, str], T]
+    ) -> list[T]:
+        """``work`` for every key at once; the first failure raised once all are over."""
+        results = await self._each(keys, work)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return results  # type: ignore[return-value]
 
     # -- DurableStore -----------------------------------------------------------------------
 
@@ -173,48 +202,70 @@ class DynamoDbStore:
 
         def claim(client: DynamoDBClient, deadline: float, key: str) -> tuple[str, object]:
             now_ms = int(self._clock() * 1000)
+            claim_item = {
+                PARTITION_KEY: {"S": key},
+                "token": {"S": token},
+                "claimed_until": {"N": str(now_ms + int(ttl_s * 1000))},
+                TTL_ATTRIBUTE: {"N": str(now_ms // 1000 + int(ttl_s) + _CLAIM_SWEEP_S)},
+            }
             try:
                 client.put_item(
                     TableName=self._table,
-                    Item={
-                        PARTITION_KEY: {"S": key},
-                        "token": {"S": token},
-                        "claimed_until": {"N": str(now_ms + int(ttl_s * 1000))},
-                        TTL_ATTRIBUTE: {"N": str(now_ms // 1000 + int(ttl_s) + _CLAIM_SWEEP_S)},
-                    },
+                    Item=claim_item,
+                    # Absent, or a claim that expired or is this token's own (a repeated call).
                     ConditionExpression=(
-                        f"attribute_not_exists({PARTITION_KEY}) "
-                        f"OR ({_NOT_COMPLETED} AND claimed_until <= :now)"
+                        f"attribute_not_exists({PARTITION_KEY}) OR ({_NOT_COMPLETED} "
+                        "AND (claimed_until <= :now OR #t = :token))"
                     ),
-                    ExpressionAttributeNames={"#v": codec.VALUE, "#p": codec.PARTS},
-                    ExpressionAttributeValues={":now": {"N": str(now_ms)}},
+                    ExpressionAttributeNames={"#v": codec.VALUE, "#p": codec.PARTS, "#t": "token"},
+                    ExpressionAttributeValues={":now": {"N": str(now_ms)}, ":token": {"S": token}},
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except ClientError as exc:
                 if not _conditional_failed(exc):
                     raise
                 item = _refusing_item(exc)
-                if item and codec.is_completed(item):
-                    return key, self._decode(client, deadline, [item])[key]
-                if item.get("token", {}).get("S") == token:
-                    return key, True  # Our own claim: a retry whose first answer was lost.
-                return key, None
+                if not codec.is_completed(item):
+                    return key, None
+                found = self._decode(client, deadline, [item])
+                if key in found:
+                    return key, found[key]
+                # A head whose parts are gone counts as absent: claimed over, made again.
+                return key, self._replace_damaged(client, key, item, claim_item)
             return key, True
+
+        def undo(client: DynamoDBClient, deadline: float, result: tuple[str, object]) -> None:
+            key, outcome = result
+            if outcome is True:  # Landed after its caller gave up: nobody would release it.
+                self._release_one(client, deadline, key, token)
 
         completed: dict[str, str] = {}
         claimed: set[str] = set()
         held: set[str] = set()
-        for key, outcome in await self._each(keys, claim):
+        failures: list[BaseException] = []
+        for result in await self._each(keys, claim, undo):
+            if isinstance(result, BaseException):
+                failures.append(result)
+                continue
+            key, outcome = result
             if outcome is True:
                 claimed.add(key)
             elif isinstance(outcome, str):
                 completed[key] = outcome
             else:
                 held.add(key)
+        if failures:
+            # One key failed: the caller hears a failure, so it must hold nothing.
+            if claimed:
+                try:
+                    await self.release(sorted(claimed), token)
+                except StoreUnavailable:
+                    log.warning("could not release %d claim(s) of a failed call", len(claimed))
+            raise failures[0]
         return ClaimResult(completed, frozenset(claimed), frozenset(held))
 
-    async def renew(self, keys: Sequence[str], token: str, ttl_s: float) -> None:
-        def renew(client: DynamoDBClient, deadline: float, key: str) -> None:
+    async def renew(self, keys: Sequence[str], token: str, ttl_s: float) -> frozenset[str]:
+        def renew(client: DynamoDBClient, deadline: float, key: str) -> str | None:
             now_ms = int(self._clock() * 1000)
             try:
                 client.update_item(
@@ -231,37 +282,30 @@ class DynamoDbStore:
             except ClientError as exc:
                 if not _conditional_failed(exc):
                     raise
+                return key  # Taken over or completed by another.
+            return None
 
-        await self._each(keys, renew)
+        return frozenset(key for key in await self._all(keys, renew) if key is not None)
 
     async def complete(
         self, items: Mapping[str, str], token: str, *, flush: bool = True
     ) -> Completion:
         # Every DynamoDB write is durable once acknowledged; ``flush`` changes nothing here.
-        def complete(client: DynamoDBClient, deadline: float, key: str) -> tuple[str, str, bool]:
-            return self._complete_one(client, deadline, key, items[key])
+        def complete(client: DynamoDBClient, deadline: float, key: str) -> _Completed:
+            return self._complete_one(client, deadline, key, items[key], token)
 
-        results = await self._each(list(items), complete)
+        results = await self._all(list(items), complete)
         return Completion(
-            stored={key: value for key, value, _ in results},
-            created=frozenset(key for key, _, made in results if made),
+            stored={done.key: done.value for done in results},
+            created=frozenset(done.key for done in results if done.created),
+            lapsed=frozenset(done.key for done in results if done.lapsed),
         )
 
     async def release(self, keys: Sequence[str], token: str) -> None:
         def release(client: DynamoDBClient, deadline: float, key: str) -> None:
-            try:
-                client.delete_item(
-                    TableName=self._table,
-                    Key={PARTITION_KEY: {"S": key}},
-                    ConditionExpression=f"#t = :token AND {_NOT_COMPLETED}",
-                    ExpressionAttributeNames={"#t": "token", "#v": codec.VALUE, "#p": codec.PARTS},
-                    ExpressionAttributeValues={":token": {"S": token}},
-                )
-            except ClientError as exc:
-                if not _conditional_failed(exc):
-                    raise
+            self._release_one(client, deadline, key, token)
 
-        await self._each(keys, release)
+        await self._all(keys, release)
 
     async def ping(self) -> None:
         """A write and a read of one ping item: a table that reads but refuses writes (the
@@ -367,42 +411,94 @@ class DynamoDbStore:
     def _decode(
         self, client: DynamoDBClient, deadline: float, items: Sequence[Mapping[str, Any]]
     ) -> dict[str, str]:
+        """The values of completed items; a head whose parts are missing or damaged counts as
+        absent (logged, counted): its key is made again instead of failing every request."""
+
         def read_parts(names: list[str]) -> dict[str, bytes]:
             # Always consistent: a head is written after its parts, and a read of the head
             # must not be followed by an older view without them.
             parts = self._get_items(client, deadline, names, consistent=True, projection={})
             return {item[PARTITION_KEY]["S"]: item["chunk"]["B"] for item in parts}
 
-        return codec.decode(items, read_parts)
+        found, damaged = codec.decode(items, read_parts)
+        for key, reason in damaged.items():
+            log.error(
+                "DynamoDB table %s: the value of %s is damaged (%s); made again",
+                self._table,
+                key,
+                reason,
+            )
+        if damaged:
+            self._on_damage(len(damaged))
+        return found
+
+    def _release_one(self, client: DynamoDBClient, deadline: float, key: str, token: str) -> None:
+        try:
+            client.delete_item(
+                TableName=self._table,
+                Key={PARTITION_KEY: {"S": key}},
+                ConditionExpression=f"#t = :token AND {_NOT_COMPLETED}",
+                ExpressionAttributeNames={"#t": "token", "#v": codec.VALUE, "#p": codec.PARTS},
+                ExpressionAttributeValues={":token": {"S": token}},
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    def _replace_damaged(
+        self,
+        client: DynamoDBClient,
+        key: str,
+        head: Mapping[str, Any],
+        replacement: dict[str, Any],
+    ) -> bool:
+        """Put ``replacement`` over a head whose parts are gone; false if another did first."""
+        try:
+            client.put_item(
+                TableName=self._table,
+                Item=replacement,
+                ConditionExpression="#d = :digest",
+                ExpressionAttributeNames={"#d": codec.DIGEST},
+                ExpressionAttributeValues={":digest": head[codec.DIGEST]},
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            return False
+        return True
 
     def _complete_one(
-        self, client: DynamoDBClient, deadline: float, key: str, value: str
-    ) -> tuple[str, str, bool]:
+        self, client: DynamoDBClient, deadline: float, key: str, value: str, token: str
+    ) -> _Completed:
         now = self._clock()
         attributes, parts = codec.encode(value)
+        # Parts outlive the head that points at them (DynamoDB's sweeper deletes expired items
+        # in any order, days late): with a TTL, by a margin; without one, they are written to
+        # expire, and made permanent once the head is written, so that parts nothing will ever
+        # point at (a losing or failed completion's) are deleted in the end.
+        expires = int(now) + self._ttl_s if self._ttl_s else 0
+        part_expiry = expires + _PART_MARGIN_S if expires else int(now) + _PROVISIONAL_S
         for part in parts:
-            # Named by content: writing one twice is harmless, and the head that points at
-            # them is only completed once they all exist.
             check(deadline)
-            if self._ttl_s:
-                part[TTL_ATTRIBUTE] = {"N": str(int(now) + self._ttl_s)}
-            client.put_item(TableName=self._table, Item=part)
+            self._put_part(client, {**part, TTL_ATTRIBUTE: {"N": str(part_expiry)}})
         assignments = {
             **attributes,
             "created_at": {"N": f"{now:.3f}"},
             "transformer": {"S": self._recorded_by},
+            # Who wrote it: a completion retried after its answer was lost knows its own.
+            "completed_by": {"S": token},
         }
-        if self._ttl_s:
-            assignments[TTL_ATTRIBUTE] = {"N": str(int(now) + self._ttl_s)}
+        if expires:
+            assignments[TTL_ATTRIBUTE] = {"N": str(expires)}
         names = {f"#a{i}": name for i, name in enumerate(assignments)}
         values = {f":a{i}": value for i, value in enumerate(assignments.values())}
         update = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(assignments)))
         update += " REMOVE #t, claimed_until"
-        if not self._ttl_s:
+        if not expires:
             update += f", {TTL_ATTRIBUTE}"  # The claim's sweep time must not expire a value.
         check(deadline)
         try:
-            client.update_item(
+            reply = client.update_item(
                 TableName=self._table,
                 Key={PARTITION_KEY: {"S": key}},
                 UpdateExpression=update,
@@ -414,13 +510,82 @@ class DynamoDbStore:
                     "#p": codec.PARTS,
                 },
                 ExpressionAttributeValues=values,
+                ReturnValues="ALL_OLD",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
-            return key, self._decode(client, deadline, [_refusing_item(exc)])[key], False
-        return key, value, True
+            winner = _refusing_item(exc)
+            if winner.get("completed_by", {}).get("S") == token:
+                # This very write, retried after its answer was lost.
+                self._keep_parts(client, parts, expires)
+                return _Completed(key, value, created=True, lapsed=False)
+            found = self._decode(client, deadline, [winner])
+            if key not in found and self._replace_damaged(
+                client, key, winner, {PARTITION_KEY: {"S": key}, **assignments}
+            ):
+                self._keep_parts(client, parts, expires)
+                return _Completed(key, value, created=True, lapsed=True)
+            if parts and winner.get(codec.DIGEST) != attributes.get(codec.DIGEST):
+                self._drop_parts(client, parts)
+            return _Completed(key, found.get(key, value), created=False, lapsed=True)
+        self._keep_parts(client, parts, expires)
+        old_token = reply.get("Attributes", {}).get("token", {}).get("S")
+        return _Completed(key, value, created=True, lapsed=old_token != token)
+
+    def _put_part(self, client: DynamoDBClient, part: dict[str, Any]) -> None:
+        """Write a part unless it is permanent already (named by content: the same bytes)."""
+        try:
+            client.put_item(
+                TableName=self._table,
+                Item=part,
+                ConditionExpression=(
+                    f"attribute_not_exists({PARTITION_KEY}) OR attribute_exists({TTL_ATTRIBUTE})"
+                ),
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    def _keep_parts(
+        self, client: DynamoDBClient, parts: list[dict[str, Any]], expires: int
+    ) -> None:
+        """Make the parts of a written head permanent when the head is (no TTL configured).
+
+        Failing here leaves them to expire: the head then counts as absent and is made again.
+        """
+        if expires:
+            return
+        for part in parts:
+            try:
+                client.update_item(
+                    TableName=self._table,
+                    Key={PARTITION_KEY: part[PARTITION_KEY]},
+                    UpdateExpression=f"REMOVE {TTL_ATTRIBUTE}",
+                    ConditionExpression=f"attribute_exists({PARTITION_KEY})",
+                )
+            except (ClientError, BotoCoreError):
+                log.warning("could not keep a part of %s; it expires", part[PARTITION_KEY]["S"])
+
+    def _drop_parts(self, client: DynamoDBClient, parts: list[dict[str, Any]]) -> None:
+        """Delete the parts a losing completion wrote (best effort: they expire anyway)."""
+        for part in parts:
+            # Refused when permanent (another head uses the same bytes); else it expires.
+            with contextlib.suppress(ClientError, BotoCoreError):
+                client.delete_item(
+                    TableName=self._table,
+                    Key={PARTITION_KEY: part[PARTITION_KEY]},
+                    ConditionExpression=f"attribute_exists({TTL_ATTRIBUTE})",
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class _Completed:
+    key: str
+    value: str
+    created: bool
+    lapsed: bool
 
 
 _TRANSIENT_CODES = frozenset(

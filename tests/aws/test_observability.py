@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from cache_service.aws.handler import LambdaHandler
+from cache_service.aws.observability import EmfExport
+from cache_service.metrics import Metrics
 from cache_service.settings import Settings
 from tests.aws.conftest import HELD_ELSEWHERE, SETTINGS, Invoker, hold_elsewhere
 
@@ -165,6 +167,18 @@ def test_a_wait_on_work_another_process_holds_is_in_emf(
         handler.close()
     (waits,) = emf(capsys.readouterr().out)["SingleFlightWaits"]
     assert (waits["kind"], waits["SingleFlightWaits"]) == ("claimed elsewhere", [1.0])
+
+
+def test_claim_lapses_and_damaged_values_are_in_emf(capsys: pytest.CaptureFixture[str]) -> None:
+    metrics = Metrics()
+    export = EmfExport(metrics, namespace="CacheService", service="cache-service")
+    metrics.claims_lapsed.inc(2)
+    metrics.damaged_values.inc()
+    export.flush(cold_start=False)
+    export.flush(cold_start=False)  # Nothing moved since: nothing more is written.
+    found = emf(capsys.readouterr().out)
+    assert [doc["ClaimsLapsed"] for doc in found["ClaimsLapsed"]] == [[2.0]]
+    assert [doc["DamagedValues"] for doc in found["DamagedValues"]] == [[1.0]]
 
 
 def test_cold_start_is_counted_once(

@@ -51,8 +51,8 @@ class EmfExport:
     """Writes what ``Metrics`` counted since the last flush as EMF documents.
 
     Names and dimensions: ``Requests`` (route, status, cache), ``TransformerCalls`` (outcome),
-    ``TransformerStrings``, ``SingleFlightWaits`` (kind), ``ColdStart``; every document also
-    carries the ``service`` dimension.
+    ``TransformerStrings``, ``SingleFlightWaits`` (kind), ``ClaimsLapsed``, ``DamagedValues``,
+    ``ColdStart``; every document also carries the ``service`` dimension.
     """
 
     def __init__(self, metrics: Metrics, *, namespace: str, service: str) -> None:
@@ -77,6 +77,10 @@ class EmfExport:
             self._emit("TransformerStrings", grew, {})
         for labels, grew in self._growth("waits", self._metrics.singleflight_waits):
             self._emit("SingleFlightWaits", grew, {"kind": labels["kind"]})
+        for _, grew in self._growth("lapsed", self._metrics.claims_lapsed):
+            self._emit("ClaimsLapsed", grew, {})
+        for _, grew in self._growth("damaged", self._metrics.damaged_values):
+            self._emit("DamagedValues", grew, {})
 
     def _growth(self, name: str, counter: Counter) -> Iterable[tuple[dict[str, str], float]]:
         for labels, value in _totals(counter):

@@ -301,3 +301,23 @@ async def test_an_open_breaker_on_announcements_logs_nothing_per_batch(
     batches = SingleFlight(MemoryStore(), BreakerOpen(), ttl_s=30, wait_s=5, retry_after_s=1)
     await batches.settle([f"k{i}" for i in range(20)], Maker(delay_s=0), batch_size=1)
     assert [r for r in caplog.records if r.levelname == "WARNING"] == []
+
+
+class StuckReleases(MemoryStore):
+    """A store whose releases never answer (an endpoint that stopped replying)."""
+
+    async def release(self, keys: Sequence[str], token: str) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_drain_returns_by_its_deadline_even_when_releases_hang() -> None:
+    # On Lambda the answer leaves only when the handler returns: draining past the deadline
+    # would lose it.
+    flights = flight(StuckReleases())
+    work = asyncio.create_task(flights.settle(["k"], Maker(delay_s=10)))
+    await asyncio.sleep(0.02)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 0.3
+    await flights.drain(deadline)
+    assert loop.time() <= deadline + 0.05
+    work.cancel()

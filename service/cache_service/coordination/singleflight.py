@@ -177,8 +177,8 @@ class SingleFlight:
         return Settled(values, frozenset(created))
 
     async def drain(self, deadline: float) -> None:
-        """Let every flight finish until ``deadline`` (loop time); then cancel the rest and
-        give them a moment to release their claims.
+        """Let every flight finish; cancel those still running shortly before ``deadline``
+        (loop time) and give them until it to release their claims.
 
         On Lambda the loop stops when the handler returns: a flight still running then (a
         release after a 504) would hold its claims until the environment's next invocation.
@@ -186,13 +186,15 @@ class SingleFlight:
         tasks = list(self._tasks)
         if not tasks:
             return
-        remaining = deadline - asyncio.get_running_loop().time()
-        _, late = await asyncio.wait(tasks, timeout=max(0.0, remaining))
+        remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+        # The moment kept for releasing comes out of the time given, never on top of it.
+        grace = min(_RELEASE_GRACE_S, remaining / 2)
+        _, late = await asyncio.wait(tasks, timeout=remaining - grace)
         if late:
             log.warning("%d flight(s) still running at the deadline; cancelled", len(late))
             for task in late:
                 task.cancel()
-            await asyncio.wait(late, timeout=_RELEASE_GRACE_S)
+            await asyncio.wait(late, timeout=grace)
 
     async def aclose(self) -> None:
         """Cancel the flights still running and wait until each has let go of its claims."""

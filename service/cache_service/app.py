@@ -107,7 +107,7 @@ def build_store(settings: Settings, recorded_by: str, metrics: Metrics) -> Durab
                 retry_after_s=settings.retry_after_s,
                 ttl_s=settings.dynamodb_ttl_s,
                 recorded_by=recorded_by,
-                on_damage=metrics.damaged_values.inc,
+                on_damage=metrics.count_damaged,
             )
         case StoreKind.MEMORY:
             return MemoryStore()
@@ -164,15 +164,14 @@ def build_components(settings: Settings, spans: Spans | None = None) -> Componen
     caches: list[CacheTier] = [MemoryCache(settings.l1_max_entries, settings.l1_max_bytes)]
     if redis_cache is not None:
         caches.append(redis_cache)
-    waits = metrics.singleflight_waits
     flight = SingleFlight(
         store,
         wakeups,
         ttl_s=settings.claim_ttl_s,
         wait_s=settings.claim_wait_s,
         retry_after_s=settings.retry_after_s,
-        on_wait=lambda kind: waits.labels(kind).inc(),
-        on_lapse=lambda keys: metrics.claims_lapsed.inc(len(keys)),
+        on_wait=metrics.count_wait,
+        on_lapse=lambda keys: metrics.count_lapsed(len(keys)),
     )
     service = PayloadService(
         transformer,

@@ -5,7 +5,32 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "Dimensions", "Metrics", "Tally"]
+
+#: A metric's dimensions as (name, value) pairs, in a fixed order: a key for ``Tally``.
+Dimensions = tuple[tuple[str, str], ...]
+
+
+class Tally:
+    """What was counted since it was last taken, by metric name and dimensions.
+
+    For an exporter that writes per invocation (EMF on Lambda): reading the Prometheus
+    registry there meant collecting every counter per invocation, most of a warm hit's cost.
+    """
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, Dimensions], float] = {}
+
+    def add(self, name: str, dimensions: Dimensions = (), value: float = 1.0) -> None:
+        key = (name, dimensions)
+        self.counts[key] = self.counts.get(key, 0.0) + value
+
+    def take(self) -> dict[tuple[str, Dimensions], float]:
+        """The counts so far; counting starts again from nothing."""
+        counts, self.counts = self.counts, {}
+        return counts
 
 
 class Metrics:
@@ -79,6 +104,39 @@ class Metrics:
             ["dependency"],
             registry=self.registry,
         )
+
+        # Bound once: ``labels()`` takes a lock and a dict lookup on every call.
+        self._calls = {
+            True: self.transformer_calls.labels("ok"),
+            False: self.transformer_calls.labels("error"),
+        }
+        #: Set by an exporter that needs what was counted since it last looked (EMF).
+        self.tally: Tally | None = None
+
+    def count_transformer_call(self, *, ok: bool, strings: int) -> None:
+        """One paid call; ``strings`` it carried (counted for successful calls only)."""
+        self._calls[ok].inc()
+        if ok:
+            self.transformer_strings.inc(strings)
+        if self.tally is not None:
+            self.tally.add("TransformerCalls", (("outcome", "ok" if ok else "error"),))
+            if ok:
+                self.tally.add("TransformerStrings", (), strings)
+
+    def count_wait(self, kind: str) -> None:
+        self.singleflight_waits.labels(kind).inc()
+        if self.tally is not None:
+            self.tally.add("SingleFlightWaits", (("kind", kind),))
+
+    def count_lapsed(self, keys: int) -> None:
+        self.claims_lapsed.inc(keys)
+        if self.tally is not None:
+            self.tally.add("ClaimsLapsed", (), keys)
+
+    def count_damaged(self, values: int) -> None:
+        self.damaged_values.inc(values)
+        if self.tally is not None:
+            self.tally.add("DamagedValues", (), values)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

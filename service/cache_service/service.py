@@ -53,8 +53,6 @@ class PayloadService:
         self._batch_size = transformer_batch_size
         self._max_string_bytes = max_output_bytes_per_string
         self._max_payload_bytes = max_output_bytes_per_payload
-        self._calls_ok = metrics.transformer_calls.labels("ok")
-        self._calls_failed = metrics.transformer_calls.labels("error")
 
     def id_for(self, list_1: Sequence[str], list_2: Sequence[str]) -> str:
         return payload_id(self._transformer.identity, list_1, list_2)
@@ -132,7 +130,7 @@ class PayloadService:
         try:
             outputs = self._within_bound(await self._transformer.transform(values))
         except Exception as exc:
-            self._calls_failed.inc()
+            self._metrics.count_transformer_call(ok=False, strings=len(values))
             # A failure is kept by the flights that share it, in reference cycles that only
             # a full collection frees, and the frames below it hold the answer and its
             # connection (megabytes when it was too large). Keep the traceback's lines, drop
@@ -144,8 +142,7 @@ class PayloadService:
             raise TransformerError(f"transformer failed: {exc!r}") from exc
         finally:
             self._metrics.transformer_latency.observe(time.perf_counter() - started)
-        self._calls_ok.inc()
-        self._metrics.transformer_strings.inc(len(values))
+        self._metrics.count_transformer_call(ok=True, strings=len(values))
         return outputs
 
     def _within_bound(self, outputs: list[str]) -> list[str]:

@@ -172,8 +172,8 @@ def test_a_wait_on_work_another_process_holds_is_in_emf(
 def test_claim_lapses_and_damaged_values_are_in_emf(capsys: pytest.CaptureFixture[str]) -> None:
     metrics = Metrics()
     export = EmfExport(metrics, namespace="CacheService", service="cache-service")
-    metrics.claims_lapsed.inc(2)
-    metrics.damaged_values.inc()
+    metrics.count_lapsed(2)
+    metrics.count_damaged(1)
     export.flush(cold_start=False)
     export.flush(cold_start=False)  # Nothing moved since: nothing more is written.
     found = emf(capsys.readouterr().out)

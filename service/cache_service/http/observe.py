@@ -11,7 +11,7 @@ import time
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..metrics import Metrics
+from ..metrics import Dimensions, Metrics
 from . import request_id
 
 
@@ -25,7 +25,7 @@ class ObserveRequests:
     def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        self._children: dict[tuple[str, str, int, str], tuple[Counter, Histogram]] = {}
+        self._children: dict[tuple[str, str, int, str], tuple[Counter, Histogram, Dimensions]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,16 +67,24 @@ class ObserveRequests:
             children = self._children.get(key)
             if children is None:
                 children = self._children[key] = self._bind(*key)
-            count, latency = children
+            count, latency, dimensions = children
             count.inc()
             latency.observe(time.perf_counter() - started)
+            tally = self.metrics.tally
+            if tally is not None:
+                tally.add("Requests", dimensions)
 
     def _bind(
         self, method: str, template: str, status: int, cache: str
-    ) -> tuple[Counter, Histogram]:
+    ) -> tuple[Counter, Histogram, Dimensions]:
         # The label space is small and bounded (routes x statuses x outcomes): cache children
         # instead of paying ``labels()`` (a lock and a lookup) twice per request.
         return (
             self.metrics.requests.labels(method, template, str(status), cache),
             self.metrics.latency.labels(method, template),
+            (
+                ("route", f"{method} {template}"),
+                ("status", str(status)),
+                ("cache", cache or "none"),
+            ),
         )

@@ -380,7 +380,7 @@ class FaultyStore:
             now = self.world.loop.time()
             for key in keys:
                 if key not in before and key in after:
-                    self.world.creator[key] = REQUEST.get()
+                    self.world.creators[key].add(REQUEST.get())
                     self.world.completed_at[key] = now
             return completion
 
@@ -518,7 +518,8 @@ class World:
         self.stats: Counter[str] = Counter()
         #: Each Lambda invocation's end (loop time), by request: its claims may last that long.
         self.invocation_end: dict[int, float] = {}
-        self.creator: dict[str, int] = {}
+        #: Who stored each key; a value swept by its TTL may be made (and stored) again.
+        self.creators: defaultdict[str, set[int]] = defaultdict(set)
         self.completed_at: dict[str, float] = {}
         self.last_step: dict[int, float] = {}
         self.last_held: dict[int, set[str]] = {}
@@ -805,7 +806,7 @@ class World:
                 if request.output != want:
                     self.violation("outcome", f"request {request.id} got a wrong output")
                 key = PAYLOAD_PREFIX + payload_id(self.identity, request.list_1, request.list_2)
-                mine = self.creator.get(key) == request.id
+                mine = request.id in self.creators[key]
                 if request.created != mine:
                     self.violation(
                         "created",

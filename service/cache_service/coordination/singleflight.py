@@ -377,12 +377,14 @@ class SingleFlight:
         try:
             # Shielded so a flight cancelled at shutdown still lets go of what it claimed.
             await asyncio.shield(self._claims.release(keys, token))
-        except Exception:
+        except Exception as exc:
+            # One line, no traceback: during a store outage every failed request gets here,
+            # and its own 503 is logged already.
             log.warning(
-                "could not release %d claim(s); they lapse after %ss at most",
+                "could not release %d claim(s) (%s); they lapse after %ss at most",
                 len(keys),
+                exc,
                 self._ttl_s,
-                exc_info=True,
             )
 
     async def _renew_while_held(self, held: set[str], token: str, flight: _Flight) -> None:

@@ -67,8 +67,7 @@ class _Flight:
     def raise_failure(self) -> None:
         """Raise what failed this flight, if anything did."""
         for key in self.keys:
-            if key not in self.values:
-                raise self.errors.get(key) or asyncio.CancelledError()
+            self.outcome(key)
 
     def outcome(self, key: str) -> tuple[str, bool]:
         """The value of ``key`` and whether this flight stored it; raises what failed it."""

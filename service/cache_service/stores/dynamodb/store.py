@@ -181,11 +181,12 @@ class DynamoDbStore:
         self, keys: Sequence[str], work: Callable[[DynamoDBClient, float, str], T]
     ) -> list[T]:
         """``work`` for every key at once; the first failure raised once all are over."""
-        results = await self._each(keys, work)
-        for result in results:
+        results: list[T] = []
+        for result in await self._each(keys, work):
             if isinstance(result, BaseException):
                 raise result
-        return results  # type: ignore[return-value]
+            results.append(result)
+        return results
 
     # -- DurableStore -----------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""``cache-service``: serve the API (serving.py); ``cache-service create-table`` for DynamoDB."""
+"""``cache-service``: serve the API; ``warm FILE`` precomputes payloads; ``create-table`` makes
+the DynamoDB table for local use."""
 
 from __future__ import annotations
 
@@ -30,7 +31,37 @@ def _parser() -> argparse.ArgumentParser:
         "create-table",
         help="create CACHE_DYNAMODB_TABLE (on-demand, TTL) for local use; no-op if it exists",
     )
+    warm = commands.add_parser(
+        "warm",
+        help="precompute every payload of a JSON Lines file (one POST /payload body per line)",
+        description="Precompute every payload of FILE (JSON Lines, one POST /payload body per "
+        "line; - for stdin) through the configured tiers and claims, sending the strings no "
+        "tier holds in full transformer batches. stdout: one JSON line per input line "
+        "(line, id, status: created|present|invalid|failed, error). stderr: progress on a "
+        "terminal, then a summary. Exit 0 when every line is stored, 1 when some lines were "
+        "invalid or failed (the others are still done; a rerun resumes), 2 for usage errors.",
+    )
+    warm.add_argument("file", metavar="FILE", help="JSON Lines file, or - for stdin")
+    warm.add_argument(
+        "--window",
+        type=_positive,
+        default=1000,
+        help="most payloads in flight at once: bounds memory (default 1000)",
+    )
+    warm.add_argument(
+        "--no-progress", action="store_true", help="no progress bar, even on a terminal"
+    )
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def create_table(settings: Settings) -> int:
@@ -69,6 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "create-table":
         return create_table(settings)
+    if args.command == "warm":
+        from .warming.command import warm_file
+
+        return warm_file(
+            settings, args.file, window=args.window, progress=False if args.no_progress else None
+        )
 
     from .app import create_app
     from .http.server import serve

@@ -30,6 +30,7 @@ from .service import PayloadService
 from .settings import Settings, StoreKind
 from .stores.memory import MemoryStore
 from .stores.port import DurableStore
+from .transformer_calls import TransformerCalls
 from .transformers.port import Transformer
 from .transformers.simulated import SIMULATED_IDENTITY, SimulatedTransformer
 
@@ -52,6 +53,8 @@ class Components:
     caches: list[CacheTier]
     store: DurableStore
     flight: SingleFlight
+    calls: TransformerCalls
+    layered: LayeredStore
     service: PayloadService
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -173,14 +176,18 @@ def build_components(settings: Settings, spans: Spans | None = None) -> Componen
         on_wait=metrics.count_wait,
         on_lapse=lambda keys: metrics.count_lapsed(len(keys)),
     )
-    service = PayloadService(
+    calls = TransformerCalls(
         transformer,
-        LayeredStore(caches, store, metrics),
-        flight,
         metrics,
-        transformer_concurrency=settings.transformer_concurrency,
-        transformer_batch_size=settings.batch_size,
+        concurrency=settings.transformer_concurrency,
         max_output_bytes_per_string=settings.max_output_bytes_per_string,
+    )
+    layered = LayeredStore(caches, store, metrics)
+    service = PayloadService(
+        calls,
+        layered,
+        flight,
+        transformer_batch_size=settings.batch_size,
         max_output_bytes_per_payload=settings.max_output_bytes_per_payload,
     )
     # Closed in reverse: the flights (and the claims they hold) go before the clients under
@@ -193,7 +200,16 @@ def build_components(settings: Settings, spans: Spans | None = None) -> Componen
         flight.aclose,
     ]
     return Components(
-        settings, metrics, transformer, caches, store, flight, service, closers=closers
+        settings,
+        metrics,
+        transformer,
+        caches,
+        store,
+        flight,
+        calls,
+        layered,
+        service,
+        closers=closers,
     )
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from .errors import TransformerOutputTooLarge
 
 # Bump a scheme tag only when the encoding itself changes: it changes every id.
 _PAYLOAD_SCHEME = "cache-service/payload/v1"
@@ -49,3 +51,32 @@ def utf8_size(value: str) -> int:
     """Bytes of ``value`` in UTF-8: what the output bounds count (no copy for ASCII)."""
     # isascii() reads a flag CPython keeps, so the common case costs nothing.
     return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
+
+
+class OutputSize:
+    """The UTF-8 size of one payload's output, counted as its strings arrive.
+
+    Counting before rendering means a payload that would be too large is refused without
+    building it, and without paying for the calls that remain once the bound is passed.
+    """
+
+    def __init__(self, bound: int, counts: Mapping[str, int]) -> None:
+        self._bound = bound
+        self._counts = counts
+        self._counted: set[str] = set()
+        self._bytes = len(SEPARATOR) * (sum(counts.values()) - 1)
+
+    def add(self, results: Mapping[str, str]) -> None:
+        """Count the outputs not counted yet, each as often as the output repeats it."""
+        for value, output in results.items():
+            if value not in self._counted:
+                self._counted.add(value)
+                self._bytes += utf8_size(output) * self._counts[value]
+
+    def check(self) -> None:
+        """Raise once the output counted so far is over the bound."""
+        if self._bytes > self._bound:
+            raise TransformerOutputTooLarge(
+                f"the payload's output would be more than CACHE_MAX_OUTPUT_BYTES_PER_PAYLOAD "
+                f"({self._bound}) bytes"
+            )

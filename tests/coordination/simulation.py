@@ -75,6 +75,7 @@ from cache_service.payload import payload_id, render, string_key
 from cache_service.service import PAYLOAD_PREFIX, STRING_PREFIX, PayloadService
 from cache_service.stores.memory import MemoryStore, MemoryTable
 from cache_service.stores.port import DurableStore
+from cache_service.transformer_calls import TransformerCalls
 
 T = TypeVar("T")
 
@@ -261,13 +262,15 @@ class Process:
             **world.flight_options(self),
         )
         self.service = PayloadService(
-            SimTransformer(world, self),
+            TransformerCalls(
+                SimTransformer(world, self),
+                self.metrics,
+                concurrency=world.rng.choice([1, 2, 16]),
+                max_output_bytes_per_string=10_000_000,
+            ),
             LayeredStore([MemoryCache(100, 10_000_000)], self.store, self.metrics),
             self.flight,
-            self.metrics,
-            transformer_concurrency=world.rng.choice([1, 2, 16]),
             transformer_batch_size=world.rng.choice([1, 2, 100]),
-            max_output_bytes_per_string=10_000_000,
             max_output_bytes_per_payload=50_000_000,
         )
         self.busy = asyncio.Lock()  # one invocation at a time in a Lambda environment

@@ -1,0 +1,1 @@
+"""Precomputing payloads before anyone asks: the warm worker and its command."""

@@ -1,0 +1,192 @@
+"""``cache-service warm FILE``: a JSON Lines file through the warm worker, with its report.
+
+stdout gets one JSON line per input line (``line``, ``id``, ``status``, ``error`` when not
+ok), so the report can be piped and filtered; stderr gets the progress bar (on a terminal)
+and the summary. Exit 0 when every line is stored, 1 when some were invalid or failed (the
+others still done), 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+from typing import IO, Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from ..app import Components, build_components
+from ..http.contract import PayloadLimits
+from ..settings import Settings
+from .lines import Judged, Line, LineJudge, read_lines
+from .warmer import Outcome, Totals, Warmer
+
+OK, SOME_FAILED, USAGE = 0, 1, 2
+#: Lines read and judged per trip to the reading thread.
+CHUNK_LINES = 256
+
+
+def build_warmer(components: Components, *, window: int) -> Warmer:
+    """A warm worker over the tiers, claims and transformer of ``components``."""
+    settings = components.settings
+    return Warmer(
+        calls=components.calls,
+        store=components.layered,
+        flight=components.flight,
+        batch_size=settings.batch_size,
+        concurrency=settings.transformer_concurrency,
+        max_output_bytes_per_payload=settings.max_output_bytes_per_payload,
+        window=window,
+    )
+
+
+def outcome_json(outcome: Outcome) -> str:
+    """The report line for one outcome."""
+    record: dict[str, Any] = {"line": outcome.line, "id": outcome.id, "status": outcome.status}
+    if outcome.error is not None:
+        record["error"] = outcome.error
+    return json.dumps(record)
+
+
+def summary(totals: Totals, *, wall_s: float, cpu_s: float) -> dict[str, Any]:
+    """The end-of-run figures: what became of the lines, and what the transformer was paid."""
+    return {
+        "lines": totals.lines,
+        "created": totals.created,
+        "present": totals.present,
+        "invalid": totals.invalid,
+        "failed": totals.failed,
+        "strings_transformed": totals.strings_transformed,
+        "transformer_requests": totals.transformer_requests,
+        "wall_s": round(wall_s, 3),
+        "cpu_s": round(cpu_s, 3),
+    }
+
+
+def warm_file(settings: Settings, path: str, *, window: int, progress: bool | None = None) -> int:
+    """Warm every line of ``path`` (``-`` for stdin); the exit code (see the module)."""
+    with ExitStack() as stack:
+        try:
+            source: IO[bytes] = (
+                sys.stdin.buffer if path == "-" else stack.enter_context(open(path, "rb"))
+            )
+        except OSError as exc:
+            print(f"warm: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+            return USAGE
+        size = None if path == "-" else _size(source)
+        show = sys.stderr.isatty() if progress is None else progress
+        bar = _Bar(size) if show else None
+        started, cpu_started = time.perf_counter(), time.process_time()
+        try:
+            with bar or ExitStack():
+                totals = asyncio.run(_warm(settings, source, window, bar))
+        except BrokenPipeError:  # stdout closed (| head): stop quietly.
+            sys.stderr.close()
+            return SOME_FAILED
+        figures = summary(
+            totals,
+            wall_s=time.perf_counter() - started,
+            cpu_s=time.process_time() - cpu_started,
+        )
+        print(json.dumps({"summary": figures}), file=sys.stderr)
+        return OK if totals.ok else SOME_FAILED
+
+
+async def _warm(settings: Settings, source: IO[bytes], window: int, bar: _Bar | None) -> Totals:
+    components = build_components(settings)
+    try:
+        warmer = build_warmer(components, window=window)
+        judge = LineJudge(
+            PayloadLimits(settings.max_items, settings.max_string_length),
+            max_bytes=settings.max_body_bytes,
+        )
+        lines = read_lines(source, max_bytes=settings.max_body_bytes)
+        out = sys.stdout
+
+        def emit(outcome: Outcome) -> None:
+            out.write(outcome_json(outcome) + "\n")
+            if bar is not None:
+                bar.advance(outcome)
+
+        totals = await warmer.run(_chunks(lines, judge, source, bar), emit)
+        out.flush()
+        return totals
+    finally:
+        await components.aclose()
+
+
+async def _chunks(
+    lines: Iterator[Line], judge: LineJudge, source: IO[bytes], bar: _Bar | None
+) -> AsyncIterator[list[Judged]]:
+    """Judged lines, read and parsed in a worker thread: a pipe on stdin may block."""
+
+    def next_chunk() -> list[Judged]:
+        return [judge.judge(line) for line in itertools.islice(lines, CHUNK_LINES)]
+
+    while chunk := await asyncio.to_thread(next_chunk):
+        if bar is not None:
+            bar.read_to(_position(source))
+        yield chunk
+
+
+def _size(source: IO[bytes]) -> int | None:
+    try:
+        return os.fstat(source.fileno()).st_size
+    except OSError:
+        return None
+
+
+def _position(source: IO[bytes]) -> int | None:
+    try:
+        return source.tell()
+    except OSError:
+        return None
+
+
+class _Bar:
+    """Progress on stderr: lines settled and their rate; the ETA from the bytes read."""
+
+    def __init__(self, size: int | None) -> None:
+        self._progress = Progress(
+            TextColumn("warming"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[lines]} lines · {task.fields[rate]}/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._task = self._progress.add_task("warm", total=size, lines=0, rate="-")
+        self._lines = 0
+        self._started = time.perf_counter()
+
+    def __enter__(self) -> _Bar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def read_to(self, position: int | None) -> None:
+        if position is not None:
+            self._progress.update(self._task, completed=position)
+
+    def advance(self, outcome: Outcome) -> None:
+        self._lines += 1
+        if self._lines % 100 == 0:
+            rate = self._lines / max(time.perf_counter() - self._started, 1e-9)
+            self._progress.update(self._task, lines=self._lines, rate=f"{rate:,.0f}")

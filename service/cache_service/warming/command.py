@@ -106,7 +106,9 @@ def warm_file(settings: Settings, path: str, *, window: int, progress: bool | No
 
 
 async def _warm(settings: Settings, source: IO[bytes], window: int, bar: _Bar | None) -> Totals:
-    components = build_components(settings)
+    # No in-process cache: nothing in this process reads a payload twice, and the window
+    # already holds the strings its payloads need.
+    components = build_components(settings.model_copy(update={"l1_max_entries": 0}))
     try:
         warmer = build_warmer(components, window=window)
         judge = LineJudge(

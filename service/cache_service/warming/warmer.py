@@ -33,6 +33,9 @@ from .lines import Judged
 
 log = logging.getLogger(__name__)
 
+#: Strings whose key a run remembers at most (about 200 bytes each).
+_REMEMBERED_KEYS = 100_000
+
 
 class Status(StrEnum):
     """What became of one input line."""
@@ -129,6 +132,7 @@ class _Run:
         self._needed_by: dict[str, list[_Payload]] = {}  # queued or in-flight string keys
         self._outputs: dict[str, str] = {}  # string key -> output, while a payload needs it
         self._refs: Counter[str] = Counter()
+        self._keys: dict[str, str] = {}  # value -> string key (see ``_string_key``)
         self._calls_running = 0
         self._exhausted = False
         self._reader_blocked = False
@@ -188,7 +192,7 @@ class _Run:
         for payload in fresh:
             self._by_id[payload.id] = payload
             for value in dict.fromkeys([*payload.list_1, *payload.list_2]):
-                payload.keys[value] = STRING_PREFIX + string_key(self._identity, value)
+                payload.keys[value] = self._string_key(value)
             self._refs.update(payload.keys.values())
         unknown = list(
             {
@@ -223,6 +227,16 @@ class _Run:
                 ready.append(payload)
         self._store_payloads(ready)
         self._pump()
+
+    def _string_key(self, value: str) -> str:
+        """A string's key, remembered: payloads share strings, and a digest costs more than
+        the lookup (bounded: forgotten all at once when full)."""
+        key = self._keys.get(value)
+        if key is None:
+            if len(self._keys) >= _REMEMBERED_KEYS:
+                self._keys.clear()
+            key = self._keys[value] = STRING_PREFIX + string_key(self._identity, value)
+        return key
 
     def _present(self, payload: _Payload, stored: Mapping[str, str]) -> bool:
         if payload.key not in stored:

@@ -10,7 +10,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PIP    := $(BIN)/pip install --quiet --require-hashes
 
-.PHONY: run dev test bench bench-cli soak simulate lint typecheck lock lambda-local system-deps clean
+.PHONY: run dev test bench bench-cli bench-warm soak simulate lint typecheck lock lambda-local system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ bench: system-deps $(STAMP)
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
 	$(BIN)/python -m bench.run
 	$(MAKE) bench-cli
+	$(MAKE) bench-warm
+
+## The warm worker against its goals (batching, HTTP, live traffic, a million lines). Not a test.
+bench-warm: $(STAMP)
+	$(BIN)/python -m bench.warm
 
 ## cache-cli against hey and wrk on one server; its own section of bench/RESULTS.md. Not a test.
 bench-cli: system-deps $(STAMP)

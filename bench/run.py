@@ -514,8 +514,13 @@ def lambda_start(report: Report, runs: int) -> None:
 
 
 # Sections other benchmarks write into RESULTS.md themselves (bench/edge.py by hand,
-# bench/cli_load.py between its markers): kept as they are when this run rewrites the file.
-_KEPT = ("## Choosing the HTTP server", "## cache-cli against hey and wrk")
+# bench/cli_load.py and bench/warm.py between their markers): kept as they are when this run
+# rewrites the file.
+_KEPT = (
+    "## Choosing the HTTP server",
+    "## cache-cli against hey and wrk",
+    "## Keeping the cache warm",
+)
 
 
 def _kept_sections() -> str:

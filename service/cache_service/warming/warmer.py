@@ -33,8 +33,8 @@ from .lines import Judged
 
 log = logging.getLogger(__name__)
 
-#: Strings whose key a run remembers at most (about 200 bytes each).
-_REMEMBERED_KEYS = 100_000
+#: Strings whose key a run remembers at most (about 250 bytes each: 8 MB).
+_REMEMBERED_KEYS = 32_768
 
 
 class Status(StrEnum):

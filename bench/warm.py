@@ -58,11 +58,13 @@ def write_file(path: Path, payloads: int, pool: int, width: int, seed: int) -> s
 def env_for(db: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CACHE_")}
     env.update(
-        CACHE_SQLITE_PATH=str(db),
-        CACHE_TRANSFORMER_DELAY_MS=str(DELAY_MS),
-        CACHE_TRANSFORMER_BATCH_SIZE=str(BATCH),
-        CACHE_TRANSFORMER_CONCURRENCY=str(CONCURRENCY),
-        **extra,
+        {
+            "CACHE_SQLITE_PATH": str(db),
+            "CACHE_TRANSFORMER_DELAY_MS": str(DELAY_MS),
+            "CACHE_TRANSFORMER_BATCH_SIZE": str(BATCH),
+            "CACHE_TRANSFORMER_CONCURRENCY": str(CONCURRENCY),
+        }
+        | extra
     )
     return env
 

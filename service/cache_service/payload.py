@@ -76,7 +76,12 @@ class OutputSize:
     def check(self) -> None:
         """Raise once the output counted so far is over the bound."""
         if self._bytes > self._bound:
-            raise TransformerOutputTooLarge(
-                f"the payload's output would be more than CACHE_MAX_OUTPUT_BYTES_PER_PAYLOAD "
-                f"({self._bound}) bytes"
-            )
+            raise output_too_large(self._bound)
+
+
+def output_too_large(bound: int) -> TransformerOutputTooLarge:
+    """The failure of a payload whose output would pass ``bound`` bytes (a 502 on the API)."""
+    return TransformerOutputTooLarge(
+        f"the payload's output would be more than CACHE_MAX_OUTPUT_BYTES_PER_PAYLOAD "
+        f"({bound}) bytes"
+    )

@@ -36,6 +36,8 @@ class MemoryCache:
         return found
 
     async def set_many(self, items: Mapping[str, str]) -> None:
+        if self._max_entries == 0:  # Off (CACHE_L1_MAX_ENTRIES=0, and the warm worker).
+            return
         for key, value in items.items():
             self._put(key, value)
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..caches.layered import LayeredStore
 from ..coordination.singleflight import SingleFlight
-from ..payload import OutputSize, payload_id, render, string_key
+from ..payload import SEPARATOR, output_too_large, payload_id, render, string_key, utf8_size
 from ..service import PAYLOAD_PREFIX, STRING_PREFIX
 from ..transformer_calls import TransformerCalls
 from .lines import Judged
@@ -333,13 +333,15 @@ class _Run:
             self._finish(payload, Status.CREATED if made else Status.PRESENT, None)
 
     def _render(self, payload: _Payload) -> str:
-        outputs = {value: self._outputs[key] for value, key in payload.keys.items()}
-        size = OutputSize(
-            self._w.max_output_bytes_per_payload, Counter([*payload.list_1, *payload.list_2])
-        )
-        size.add(outputs)
-        size.check()
-        return render([outputs[v] for v in payload.list_1], [outputs[v] for v in payload.list_2])
+        """The payload's output; refused over the bound before it is built (a string
+        repeated a thousand times would otherwise be built a thousand times over)."""
+        outputs_1 = [self._outputs[payload.keys[value]] for value in payload.list_1]
+        outputs_2 = [self._outputs[payload.keys[value]] for value in payload.list_2]
+        size = len(SEPARATOR) * (len(outputs_1) + len(outputs_2) - 1)
+        size += sum(map(utf8_size, outputs_1)) + sum(map(utf8_size, outputs_2))
+        if size > self._w.max_output_bytes_per_payload:
+            raise output_too_large(self._w.max_output_bytes_per_payload)
+        return render(outputs_1, outputs_2)
 
     def _finish(self, payload: _Payload, status: Status, error: str | None) -> None:
         """Report every line of ``payload`` and let go of what it held in the window."""

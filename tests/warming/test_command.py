@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from cache_service.settings import Settings
+from cache_service.warming.command import warm_file
 from tests.conftest import Services
 from tests.support.transformer_server import TransformerServer
 from tests.warming.test_warmer import as_lines, distinct, pool_payloads
@@ -206,3 +210,49 @@ async def test_two_workers_and_live_traffic_pay_for_each_string_once(
     )
     # Each payload was stored by exactly one of the three: a worker or a request.
     assert created + sum(a.status_code == 201 for a in answers) == len(bodies)
+
+
+def test_sigterm_stops_the_run_with_143_and_leaves_no_claim_behind(
+    tmp_path: Path, transformer_server: TransformerServer
+) -> None:
+    file = write(tmp_path / "in.jsonl", as_lines(pool_payloads(40, pool=60)))
+    transformer_server.delay_s = 30.0  # every call is in flight when the signal comes
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "cache_service", "warm", "--no-progress", str(file)],
+        env=environment(tmp_path, transformer_server),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while transformer_server.requests < 1:
+        assert worker.poll() is None, "the run ended before it could be stopped"
+        time.sleep(0.01)
+
+    worker.terminate()
+    _, stderr = worker.communicate(timeout=30)
+
+    assert worker.returncode == 143
+    assert "stopped by SIGTERM" in stderr
+    with sqlite3.connect(tmp_path / "cache.db") as db:
+        assert db.execute("SELECT count(*) FROM claims").fetchone() == (0,)
+
+
+def test_the_progress_bar_shows_lines_and_their_rate_on_stderr(
+    tmp_path: Path,
+    transformer_server: TransformerServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    file = write(tmp_path / "in.jsonl", as_lines(pool_payloads(250, pool=300)))
+    for name, value in environment(tmp_path, transformer_server).items():
+        if name.startswith("CACHE_"):
+            monkeypatch.setenv(name, value)
+
+    code = warm_file(Settings(), str(file), window=100, progress=True)
+
+    stderr = capsys.readouterr().err
+    assert code == 0
+    assert "warming" in stderr
+    assert "250 lines" in stderr
+    assert "100%" in stderr

@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -35,6 +36,8 @@ from .lines import Judged, Line, LineJudge, read_lines
 from .warmer import Outcome, Totals, Warmer
 
 OK, SOME_FAILED, USAGE = 0, 1, 2
+# 128 + the signal's number, as a shell reports a process the signal ended.
+INTERRUPTED, TERMINATED = 130, 143
 #: Lines read and judged per trip to the reading thread.
 CHUNK_LINES = 256
 
@@ -96,6 +99,14 @@ def warm_file(settings: Settings, path: str, *, window: int, progress: bool | No
         except BrokenPipeError:  # stdout closed (| head): stop quietly.
             sys.stderr.close()
             return SOME_FAILED
+        except (KeyboardInterrupt, asyncio.CancelledError) as stopped:
+            # The claims were released on the way out: a rerun resumes at once.
+            name = "SIGINT" if isinstance(stopped, KeyboardInterrupt) else "SIGTERM"
+            print(
+                f"warm: stopped by {name}; what is stored stays stored, rerun to resume",
+                file=sys.stderr,
+            )
+            return INTERRUPTED if isinstance(stopped, KeyboardInterrupt) else TERMINATED
         figures = summary(
             totals,
             wall_s=time.perf_counter() - started,
@@ -109,6 +120,10 @@ async def _warm(settings: Settings, source: IO[bytes], window: int, bar: _Bar | 
     # No in-process cache: nothing in this process reads a payload twice, and the window
     # already holds the strings its payloads need.
     components = build_components(settings.model_copy(update={"l1_max_entries": 0}))
+    # SIGTERM cancels the run like SIGINT does, so the flights let go of their claims.
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     try:
         warmer = build_warmer(components, window=window)
         judge = LineJudge(
@@ -181,6 +196,7 @@ class _Bar:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._show_lines()
         self._progress.stop()
 
     def read_to(self, position: int | None) -> None:
@@ -189,6 +205,9 @@ class _Bar:
 
     def advance(self, outcome: Outcome) -> None:
         self._lines += 1
-        if self._lines % 100 == 0:
-            rate = self._lines / max(time.perf_counter() - self._started, 1e-9)
-            self._progress.update(self._task, lines=self._lines, rate=f"{rate:,.0f}")
+        if self._lines % 100 == 0:  # rich redraws 10 times a second; this keeps up cheaply
+            self._show_lines()
+
+    def _show_lines(self) -> None:
+        rate = self._lines / max(time.perf_counter() - self._started, 1e-9)
+        self._progress.update(self._task, lines=f"{self._lines:,}", rate=f"{rate:,.0f}")

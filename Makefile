@@ -10,7 +10,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PIP    := $(BIN)/pip install --quiet --require-hashes
 
-.PHONY: run dev test bench bench-cli bench-warm soak simulate lint typecheck lock lambda-local system-deps clean
+.PHONY: run dev test bench bench-cli bench-warm deploy-check soak simulate lint typecheck lock lambda-local system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,11 @@ soak: $(STAMP)
 simulate: $(STAMP)
 	$(BIN)/python -m tests.coordination.simulation --store $${STORE:-memory} \
 		--seeds $${SEEDS:-10000} --first $${FIRST:-0}
+
+## Before `cdk deploy`: CPython 3.12 or Docker, credentials, bootstrap, API Gateway's logging
+## role; each missing one with what to do. CONTEXT="-c apigateway_cloudwatch_role=true" etc.
+deploy-check: $(STAMP)
+	$(BIN)/python -m infra.preflight $(CONTEXT)
 
 ## The tests start their own redis-server processes, and the CDK needs Node.js.
 system-deps:

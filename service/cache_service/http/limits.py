@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 # closed. Closing at once with unread input makes the kernel send a reset, and a client that
 # was still writing its head would lose the answer (RFC 9112, section 9.6).
 LINGER_S = 1.0
+# How long a new connection that has sent nothing yet is spared when the cap makes room: long
+# enough for the event loop to read what it sent after a burst of accepts.
+ARRIVAL_GRACE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -152,20 +155,25 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._give_up_on_head()
 
-    def _give_up_on_head(self) -> None:
+    def _give_up_on_head(self, *, linger: bool = True) -> None:
         """Close a connection that has no request in flight: 408 if a head had begun."""
         if self._head_started:
             detail = f"request head not received within {self.limits.timeout_s}s"
-            self._answer_and_close(408, detail, request_id.new_id())
+            self._answer_and_close(408, detail, request_id.new_id(), linger=linger)
         else:  # Nothing was asked: there is nobody to answer.
             self.transport.close()
 
     def _make_room(self) -> None:
-        """At the cap, drop the connection that has waited longest for a head, else this one.
+        """At the cap, drop the connection whose head has waited longest, else refuse this one.
 
         Refusing new connections instead would let slow clients lock everyone else out until
-        their heads time out; dropping the oldest idle one makes them race the deadline.
+        their heads time out; dropping the longest-waiting one makes them race the deadline.
+        A connection not read from yet is spared for ``ARRIVAL_GRACE_S``: under a storm of
+        reconnecting slow clients, connections are accepted in bursts before any of them is
+        read, and ranking only by age dropped a normal client whose whole request sat unread
+        in its socket (issue 21).
         """
+        now = self.loop.time()
         idle = [
             connection
             for connection in self.connections
@@ -174,11 +182,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             and not connection._busy()
             and not connection._refused
             and not connection.transport.is_closing()
+            and (connection._head_started or now - connection._waiting_since >= ARRIVAL_GRACE_S)
         ]
         if idle:
             oldest = min(idle, key=lambda connection: connection._waiting_since)
-            log.info("connection cap (%d) reached: closing the oldest idle connection", len(idle))
-            oldest._give_up_on_head()
+            log.info("connection cap (%d) reached: closing the longest-waiting head", len(idle))
+            # No lingering: at the cap, a descriptor held to read a slow client's rest is one
+            # a new client cannot have.
+            oldest._give_up_on_head(linger=False)
             return
         self._answer_and_close(
             503,

@@ -28,29 +28,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ..app import Components, build_components
-from ..http.contract import PayloadLimits
+from ..app import build_components
 from ..settings import Settings
 from .lines import Judged, Line, LineJudge, read_lines
-from .warmer import Outcome, Totals, Warmer
+from .warmer import Outcome, Totals, build_warmer
 
 OK, SOME_FAILED, USAGE = 0, 1, 2
 #: Lines read and judged per trip to the reading thread.
 CHUNK_LINES = 256
-
-
-def build_warmer(components: Components, *, window: int) -> Warmer:
-    """A warm worker over the tiers, claims and transformer of ``components``."""
-    settings = components.settings
-    return Warmer(
-        calls=components.calls,
-        store=components.layered,
-        flight=components.flight,
-        batch_size=settings.batch_size,
-        concurrency=settings.transformer_concurrency,
-        max_output_bytes_per_payload=settings.max_output_bytes_per_payload,
-        window=window,
-    )
 
 
 def outcome_json(outcome: Outcome) -> str:
@@ -109,10 +94,7 @@ async def _warm(settings: Settings, source: IO[bytes], window: int, bar: _Bar | 
     components = build_components(settings)
     try:
         warmer = build_warmer(components, window=window)
-        judge = LineJudge(
-            PayloadLimits(settings.max_items, settings.max_string_length),
-            max_bytes=settings.max_body_bytes,
-        )
+        judge = LineJudge.for_settings(settings)
         lines = read_lines(source, max_bytes=settings.max_body_bytes)
         out = sys.stdout
 

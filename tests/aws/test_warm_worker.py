@@ -3,20 +3,23 @@ shaped as Lambda sends them, over moto's DynamoDB and a counting HTTP transforme
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
+from cache_service.__main__ import main
 from cache_service.app import build_components
 from cache_service.settings import Settings
 from infra.local.environment import LambdaAssets
 from infra.local.runtime_api import InvocationFailed, LambdaFunction, RuntimeApi
-from tests.aws.events import scheduled_event, sqs_event
-from tests.support.moto_process import MotoServer
+from tests.aws.events import scheduled_event, sqs_event, sqs_event_of
+from tests.support.moto_process import MotoServer, take_all
 from tests.support.redis_process import RedisServer
 from tests.support.transformer_server import TransformerServer
 
@@ -176,6 +179,29 @@ async def test_an_event_that_is_neither_sqs_nor_a_schedule_fails_the_invocation(
     worker = await start(worker_environment(moto_server, aws_env, transformer))
     with pytest.raises(InvocationFailed, match="UnknownEvent"):
         await worker.invoke({"neither": "an SQS batch nor a schedule"})
+
+
+async def test_a_file_queued_with_warm_queue_is_stored_by_the_worker(
+    start: Start,
+    moto_server: MotoServer,
+    aws_env: str,
+    transformer: TransformerServer,
+    sqs: Any,
+    queue: str,
+    tmp_path: Path,
+) -> None:
+    bodies = [{"list_1": [f"file {i}", "shared"], "list_2": [f"line {i}", "x"]} for i in range(30)]
+    path = tmp_path / "payloads.jsonl"
+    path.write_text(lines(*bodies) + "not a payload\n")
+    # The command runs its own event loop: off this test's.
+    assert await asyncio.to_thread(main, ["warm", str(path), "--queue", queue]) == 1
+    worker = await start(worker_environment(moto_server, aws_env, transformer))
+
+    answer = await worker.invoke(sqs_event_of(take_all(sqs, queue)))
+
+    assert answer == {"batchItemFailures": []}
+    assert await stored(reader(aws_env, transformer), *bodies) == [True] * len(bodies)
+    assert set(transformer.calls.values()) == {1}
 
 
 def hot_event(n: int) -> dict[str, Any]:

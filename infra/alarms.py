@@ -1,4 +1,5 @@
-"""Alarms on what a caller feels: server errors, slow answers, refused invocations."""
+"""Alarms on what a caller feels: server errors, slow answers, refused invocations; and on
+warm work that failed for good."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 PERIOD = Duration.minutes(5)
@@ -17,12 +19,14 @@ SERVER_ERROR_RATE = 0.01
 
 
 class Alarms(Construct):
-    """Three alarms, each notifying an SNS topic when it fires and when it clears.
+    """Three alarms, and a fourth from ``watch_dead_letters``, each notifying an SNS topic when
+    it fires and when it clears.
 
     - 5xx rate above 1 % in two five-minute periods running (the service's 503s and 504s, and
       API Gateway's own 502s and 504s when the function fails or runs out of time);
     - p99 latency above ``latency_p99_ms`` in three periods running (sustained, not a spike);
-    - any Lambda throttle in a period (a refused invocation is a failed request).
+    - any Lambda throttle in a period (a refused invocation is a failed request);
+    - any message in the warm worker's dead-letter queue.
 
     No traffic is not an alarm: missing data counts as fine.
     """
@@ -64,10 +68,27 @@ class Alarms(Construct):
                 description="The function refused invocations (concurrency exhausted).",
             ),
         ]
-        notify = actions.SnsAction(self.topic)
+        self._notify = actions.SnsAction(self.topic)
         for alarm in self.alarms:
-            alarm.add_alarm_action(notify)
-            alarm.add_ok_action(notify)
+            self._notifies(alarm)
+
+    def watch_dead_letters(self, queue: sqs.IQueue) -> cloudwatch.Alarm:
+        """An alarm on any message in ``queue``: work that failed every delivery, kept there
+        for someone to look at (and to redrive once the cause is fixed)."""
+        alarm = self._above(
+            "DeadLetters",
+            queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+            0,
+            periods=1,
+            description="Warm messages failed every delivery and wait in the dead-letter queue.",
+        )
+        self.alarms.append(alarm)
+        self._notifies(alarm)
+        return alarm
+
+    def _notifies(self, alarm: cloudwatch.Alarm) -> None:
+        alarm.add_alarm_action(self._notify)
+        alarm.add_ok_action(self._notify)
 
     def _above(
         self,

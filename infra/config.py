@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -16,6 +17,12 @@ ENGINES = ("redis", "valkey")
 ARCHITECTURES = ("arm64", "x86_64")
 #: The longest a stage cache entry may live: it is also the longest a 503 or a 404 is replayed.
 MAX_CACHE_TTL_S = 60
+#: What an EventBridge schedule expression may be: ``rate(1 hour)``, ``rate(15 minutes)``, or a
+#: ``cron(...)`` of six fields. A rate of 1 takes the singular unit, any other the plural.
+SCHEDULE = re.compile(
+    r"^(?:rate\((?:1 (?:minute|hour|day)|(?:[2-9]|[1-9][0-9]+) (?:minutes|hours|days))\)"
+    r"|cron\(\S+(?: \S+){5}\))$"
+)
 CACHE_CLUSTER_SIZES = ("0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237")
 
 #: The CloudWatch retention periods a context value may name, in days.
@@ -79,6 +86,17 @@ class ServiceConfig:
     alarm_email: str | None = None
     #: The p99 latency (ms) over five minutes that, three periods running, raises the alarm.
     alarm_p99_latency_ms: int = 5000
+    #: The warm worker's timeout; its queue hides a message for six times as long (AWS's
+    #: guidance for an SQS event source), so a message is never redelivered mid-run.
+    warm_timeout_s: int = 300
+    #: Most warm worker invocations at once (the event source's maximum concurrency): the
+    #: worker shares the account's concurrency, and the transformer, with the API.
+    warm_max_concurrency: int = 2
+    #: An EventBridge schedule (``rate(15 minutes)``) that refills Redis with the ``warm_hot``
+    #: most-read payloads; unset, there is no schedule.
+    warm_schedule: str | None = None
+    #: How many of the most-read payloads each scheduled refill loads into Redis.
+    warm_hot: int = 1000
 
     def __post_init__(self) -> None:
         checks = [
@@ -104,6 +122,19 @@ class ServiceConfig:
             (self.log_retention_days in RETENTION, "log_retention_days", f"in {list(RETENTION)}"),
             (self.alarm_p99_latency_ms > 0, "alarm_p99_latency_ms", "positive"),
             (self.alarm_email is None or "@" in self.alarm_email, "alarm_email", "an address"),
+            (1 <= self.warm_timeout_s <= 900, "warm_timeout_s", "1..900 (Lambda's maximum)"),
+            (
+                2 <= self.warm_max_concurrency <= 1000,
+                "warm_max_concurrency",
+                "2..1000 (an SQS event source's maximum concurrency)",
+            ),
+            (
+                self.warm_schedule is None or SCHEDULE.match(self.warm_schedule) is not None,
+                "warm_schedule",
+                "an EventBridge schedule: rate(1 hour), rate(15 minutes) or cron(...) of six "
+                "fields",
+            ),
+            (self.warm_hot >= 1, "warm_hot", "at least 1"),
             (0 <= self.nat_gateways <= 2, "nat_gateways", "0..2 (one per availability zone)"),
             (
                 self.transformer_url is None or self.nat_gateways > 0,

@@ -70,7 +70,7 @@ class ServiceFunction(Construct):
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
         architecture = ARCHITECTURES[config.architecture]
-        dependencies = lambda_.LayerVersion(
+        self.layer = lambda_.LayerVersion(
             self,
             "Dependencies",
             code=lambda_.Code.from_asset(
@@ -81,18 +81,20 @@ class ServiceFunction(Construct):
             compatible_architectures=[architecture],
             description="cache-service run-time dependencies",
         )
+        #: The service's code: the API's function and the warm worker run the same asset.
+        self.code = lambda_.Code.from_asset(
+            str(SOURCE),
+            exclude=["**/__pycache__", "**/*.pyc", "*.egg-info"],
+            bundling=function_bundling(SOURCE, config.architecture),
+        )
         self.function = lambda_.Function(
             self,
             "Function",
             runtime=lambda_.Runtime.PYTHON_3_12,
             architecture=architecture,
             handler=HANDLER,
-            code=lambda_.Code.from_asset(
-                str(SOURCE),
-                exclude=["**/__pycache__", "**/*.pyc", "*.egg-info"],
-                bundling=function_bundling(SOURCE, config.architecture),
-            ),
-            layers=[dependencies],
+            code=self.code,
+            layers=[self.layer],
             memory_size=config.memory_mb,
             timeout=Duration.seconds(config.timeout_s),
             reserved_concurrent_executions=config.reserved_concurrency,
@@ -105,32 +107,36 @@ class ServiceFunction(Construct):
             description="cache-service HTTP API (FastAPI behind Mangum)",
         )
         table.grant(self.function, *TABLE_ACTIONS)
-
-        managed = "arn:<AWS::Partition>:iam::aws:policy/service-role/"
-        for policy in ("AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole"):
-            acknowledge(
-                self.function,
-                f"AwsSolutions-IAM4[Policy::{managed}{policy}]",
-                "Lambda's own execution policies: writing the function's logs and managing "
-                "its VPC network interfaces, whose EC2 actions cannot be scoped to a resource.",
-            )
-        acknowledge(
-            self.function,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
-            "resource-level permission (Lambda's own X-Ray policy grants them on *).",
-        )
-        acknowledge(
-            self.function,
-            "AwsSolutions-L1",
-            "Python 3.12 is pinned on purpose: the dependency layer is built from cp312 wheels "
-            "for it. Move the runtime and bundling.PYTHON_VERSION together.",
-        )
+        acknowledge_lambda_findings(self.function)
 
     def configure(self, environment: dict[str, str]) -> None:
         """Add the service's ``CACHE_*`` variables (known only once the tiers exist)."""
         for key, value in environment.items():
             self.function.add_environment(key, value)
+
+
+def acknowledge_lambda_findings(function: lambda_.Function) -> None:
+    """The findings every service function shares, each with the reason it does not apply."""
+    managed = "arn:<AWS::Partition>:iam::aws:policy/service-role/"
+    for policy in ("AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole"):
+        acknowledge(
+            function,
+            f"AwsSolutions-IAM4[Policy::{managed}{policy}]",
+            "Lambda's own execution policies: writing the function's logs and managing "
+            "its VPC network interfaces, whose EC2 actions cannot be scoped to a resource.",
+        )
+    acknowledge(
+        function,
+        "AwsSolutions-IAM5[Resource::*]",
+        "Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
+        "resource-level permission (Lambda's own X-Ray policy grants them on *).",
+    )
+    acknowledge(
+        function,
+        "AwsSolutions-L1",
+        "Python 3.12 is pinned on purpose: the dependency layer is built from cp312 wheels "
+        "for it. Move the runtime and bundling.PYTHON_VERSION together.",
+    )
 
 
 def _port(url: str | None) -> int | None:

@@ -4,7 +4,9 @@ client -> API Gateway (stage cache: GET /payload/{id}) -> Lambda (in VPC)
                                  Lambda -> ElastiCache Serverless (TLS, shared tier)
                                  Lambda -> DynamoDB (gateway endpoint, durable store)
                                  Lambda -> X-Ray (interface endpoint, traces)
-CloudWatch alarms (5xx rate, p99 latency, throttles) -> SNS topic (-> e-mail)
+client -> SQS warm queue -> Lambda warm worker (same code, VPC and tiers; dead letters kept)
+EventBridge schedule (off unless asked) -> Lambda warm worker (hot refill)
+CloudWatch alarms (5xx rate, p99 latency, throttles, dead letters) -> SNS topic (-> e-mail)
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from infra.config import ServiceConfig
 from infra.function import ServiceFunction
 from infra.network import Network
 from infra.table import PayloadTable
+from infra.warm_worker import WarmWorker
 
 
 class CacheServiceStack(Stack):
-    """Network, table, cache, function, API and alarms, wired through explicit props."""
+    """Network, table, cache, function, API, warm worker and alarms, wired through explicit
+    props."""
 
     def __init__(self, scope: Construct, id: str, *, config: ServiceConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
@@ -55,7 +59,8 @@ class CacheServiceStack(Stack):
             engine=config.engine,
             max_data_gb=config.cache_max_data_gb,
         )
-        function.configure(service_environment(config, table.table.table_name, cache.url))
+        environment = service_environment(config, table.table.table_name, cache.url)
+        function.configure(environment)
         api = PublicApi(self, "Api", config=config, function=function.function)
         alarms = Alarms(
             self,
@@ -66,9 +71,28 @@ class CacheServiceStack(Stack):
             email=config.alarm_email,
         )
 
+        warm = WarmWorker(
+            self,
+            "Warm",
+            config=config,
+            service=function,
+            vpc=network.vpc,
+            subnets=network.subnets,
+            table=table.table,
+            environment=environment,
+        )
+        alarms.watch_dead_letters(warm.dead_letters)
+
         CfnOutput(self, "ApiUrl", value=api.url, description="cache-cli -h <this URL>")
         CfnOutput(self, "TableName", value=table.table.table_name)
         CfnOutput(self, "CacheEndpoint", value=cache.url)
+        CfnOutput(
+            self,
+            "WarmQueueUrl",
+            value=warm.queue.queue_url,
+            description="cache-service warm FILE --queue <this URL>",
+        )
+        CfnOutput(self, "WarmDeadLetterQueueUrl", value=warm.dead_letters.queue_url)
         CfnOutput(
             self, "AlarmTopic", value=alarms.topic.topic_arn, description="alarm notifications"
         )

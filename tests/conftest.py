@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
-from tests.support.moto_process import MotoServer
+from tests.support.moto_process import CREDENTIALS, REGION, MotoServer
 from tests.support.processes import ServiceProcess
 from tests.support.recording_proxy import RecordingProxy
 from tests.support.redis_process import RedisCluster, RedisServer
@@ -58,6 +60,22 @@ def aws_env(moto_server: MotoServer, dynamodb_table: str, monkeypatch: pytest.Mo
         if name.startswith("AWS_"):
             monkeypatch.setenv(name, value)
     return dynamodb_table
+
+
+@pytest.fixture
+def sqs(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """boto3's SQS client on moto; boto3 in this process (a command under test) reaches it too."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", moto_server.endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    return boto3.client("sqs", endpoint_url=moto_server.endpoint, region_name=REGION)
+
+
+@pytest.fixture
+def queue(sqs: Any) -> str:
+    """A fresh queue's URL on moto."""
+    return str(sqs.create_queue(QueueName=f"warm-{uuid.uuid4().hex[:8]}")["QueueUrl"])
 
 
 @pytest.fixture

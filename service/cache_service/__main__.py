@@ -1,5 +1,5 @@
-"""``cache-service``: serve the API; ``warm FILE`` precomputes payloads; ``create-table`` makes
-the DynamoDB table for local use."""
+"""``cache-service``: serve the API; ``warm FILE`` precomputes payloads (``--queue URL``: on
+AWS, through the warm worker's queue); ``create-table`` makes the DynamoDB table for local use."""
 
 from __future__ import annotations
 
@@ -51,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     warm.add_argument(
         "--no-progress", action="store_true", help="no progress bar, even on a terminal"
     )
+    warm.add_argument(
+        "--queue",
+        metavar="URL",
+        help="send the lines to the warm worker's SQS queue (the stack's WarmQueueUrl) instead "
+        "of warming here: invalid lines are reported, not sent; stdout says queued|invalid|"
+        "failed per line; your own AWS credentials",
+    )
     return parser
 
 
@@ -100,6 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "create-table":
         return create_table(settings)
+    if args.command == "warm" and args.queue is not None:
+        from .warming.enqueue import enqueue_file
+
+        return enqueue_file(settings, args.file, args.queue)
     if args.command == "warm":
         from .warming.command import warm_file
 

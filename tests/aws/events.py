@@ -1,13 +1,17 @@
 """Lambda events in the shapes AWS sends, after ``sam local generate-event`` output.
 
 ``apigateway aws-proxy`` (REST API), ``apigateway http-api-proxy`` (HTTP API, payload 2.0)
-and a Lambda Function URL request (payload 2.0 on the ``$default`` stage, no stage prefix).
+and a Lambda Function URL request (payload 2.0 on the ``$default`` stage, no stage prefix);
+for the warm worker, ``sqs receive-message`` and ``cloudwatch scheduled-event``.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
+import uuid
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 API_ID = "1234567890"
@@ -192,3 +196,59 @@ def _resource(path: str) -> tuple[str, dict[str, str] | None]:
     if match:
         return "/payload/{id}", {"id": match.group(1)}
     return path, None
+
+
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:cache-service-warm"
+RULE_ARN = "arn:aws:events:us-east-1:123456789012:rule/cache-service-warm-hot"
+
+
+def sqs_record(
+    body: str, *, message_id: str | None = None, receipt_handle: str | None = None
+) -> dict[str, Any]:
+    """One record of an SQS event source mapping's batch."""
+    return {
+        "messageId": message_id or str(uuid.uuid4()),
+        "receiptHandle": receipt_handle or f"AQEB{uuid.uuid4().hex}",
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1523232000000",
+            "SenderId": "123456789012",
+            "ApproximateFirstReceiveTimestamp": "1523232000001",
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": QUEUE_ARN,
+        "awsRegion": "us-east-1",
+    }
+
+
+def sqs_event(bodies: Iterable[str]) -> dict[str, Any]:
+    """An SQS batch with one message per body."""
+    return {"Records": [sqs_record(body) for body in bodies]}
+
+
+def sqs_event_of(messages: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The batch Lambda would make of messages ``ReceiveMessage`` returned."""
+    return {
+        "Records": [
+            sqs_record(m["Body"], message_id=m["MessageId"], receipt_handle=m["ReceiptHandle"])
+            for m in messages
+        ]
+    }
+
+
+def scheduled_event() -> dict[str, Any]:
+    """What an EventBridge schedule sends its target."""
+    return {
+        "version": "0",
+        "id": "cdc73f9d-aea9-11e3-9d5a-835b769c0d9c",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "1970-01-01T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [RULE_ARN],
+        "detail": {},
+    }

@@ -45,11 +45,18 @@ class Synth:
         return resource["Properties"]  # type: ignore[no-any-return]
 
     def service_function(self) -> dict[str, Any]:
-        """The service's function (the other one is CDK's deploy-time lookup provider)."""
+        """The service's function (the others: the warm worker, CDK's deploy-time lookup)."""
+        return self.function_with("cache_service.aws.handler.handler")
+
+    def warm_function(self) -> dict[str, Any]:
+        """The warm worker's function."""
+        return self.function_with("cache_service.aws.warm_worker.handler")
+
+    def function_with(self, handler: str) -> dict[str, Any]:
         (function,) = [
             f["Properties"]
             for f in self.resources("AWS::Lambda::Function").values()
-            if f["Properties"].get("Handler") == "cache_service.aws.handler.handler"
+            if f["Properties"].get("Handler") == handler
         ]
         return function  # type: ignore[no-any-return]
 
@@ -88,6 +95,10 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
             "xray_endpoint": "false",
             "alarm_email": "ops@example.com",
             "alarm_p99_latency_ms": "2500",
+            "warm_timeout_s": "120",
+            "warm_max_concurrency": "5",
+            "warm_schedule": "rate(15 minutes)",
+            "warm_hot": "250",
         },
     )
 

@@ -1,4 +1,4 @@
-"""Alarms: 5xx rate, p99 latency and throttles, each notifying one SNS topic."""
+"""Alarms: 5xx rate, p99 latency, throttles and dead letters, each notifying one SNS topic."""
 
 from __future__ import annotations
 
@@ -29,11 +29,16 @@ def _stage_dimensions(stack: Synth) -> list[dict[str, Any]]:
     ]
 
 
-def test_there_are_three_alarms(stack: Synth) -> None:
+def test_there_are_three_alarms_on_the_api_and_one_on_dead_letters(stack: Synth) -> None:
     metrics = {
         a["Properties"]["MetricName"] for a in stack.resources("AWS::CloudWatch::Alarm").values()
     }
-    assert metrics == {"5XXError", "Latency", "Throttles"}
+    assert metrics == {
+        "5XXError",
+        "Latency",
+        "Throttles",
+        "ApproximateNumberOfMessagesVisible",
+    }
 
 
 def test_the_5xx_alarm_watches_the_share_of_requests_on_the_stage(stack: Synth) -> None:

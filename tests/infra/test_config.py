@@ -40,11 +40,24 @@ def test_string_context_values_are_coerced_to_the_field_types() -> None:
         ("memory_mb", "many"),
         ("log_retention_days", "10"),
         ("nat_gateways", "3"),
+        ("warm_timeout_s", "901"),
+        ("warm_max_concurrency", "1"),
+        ("warm_schedule", "every 15 minutes"),
+        ("warm_schedule", "rate(1 minutes)"),
+        ("warm_schedule", "rate(0 minutes)"),
+        ("warm_hot", "0"),
+        ("warm_hot", "-5"),
+        ("warm_hot", "many"),
     ],
 )
 def test_out_of_range_context_names_the_key(key: str, value: str) -> None:
     with pytest.raises(ConfigError, match=key):
         _config(**{key: value})
+
+
+def test_the_warm_schedule_takes_eventbridge_rates_and_crons() -> None:
+    for expression in ("rate(1 hour)", "rate(15 minutes)", "cron(0 3 * * ? *)"):
+        assert _config(warm_schedule=expression).warm_schedule == expression
 
 
 def test_a_claim_that_outlives_the_wait_stops_synth() -> None:

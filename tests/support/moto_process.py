@@ -115,3 +115,17 @@ class MotoServer:
         )
         client.close()
         return name
+
+
+def take_all(sqs: Any, queue: str) -> list[dict[str, Any]]:
+    """Every message in ``queue``, received and deleted, as ``ReceiveMessage`` returns them."""
+    messages: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
+        messages += batch
+        sqs.delete_message_batch(
+            QueueUrl=queue,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
+            ],
+        )
+    return messages

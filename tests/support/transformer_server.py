@@ -34,6 +34,9 @@ class TransformerServer:
     ``gzip`` compresses a correct answer although the client asked for none, ``trickle``
     sends one byte of an endless answer every 0.1 s.
 
+    ``refuse`` names strings the transformer fails on: a call carrying one answers 503, as a
+    transformer that cannot make one input fails its whole call.
+
     ``calls`` counts every string sent per input, ``requests`` the calls (a batch is one),
     ``max_in_flight`` the most served at once, ``streamed_bytes`` what ``huge`` answers
     produced before the client hung up, so tests can check exactly-once, batching,
@@ -43,6 +46,7 @@ class TransformerServer:
     delay_s: float = 0.02
     mode: Mode = "ok"
     huge_bytes: int = 20 * 1024 * 1024
+    refuse: frozenset[str] = frozenset()
     streamed_bytes: int = 0
     port: int = field(default_factory=free_port)
     calls: Counter[str] = field(default_factory=Counter)
@@ -82,7 +86,7 @@ class TransformerServer:
             if self.mode == "hang":
                 await asyncio.sleep(3600)
             await asyncio.sleep(self.delay_s)
-            if self.mode == "fail":
+            if self.mode == "fail" or not self.refuse.isdisjoint(inputs):
                 return JSONResponse({"error": "deliberate failure"}, status_code=503)
             if self.mode == "deny":
                 return Response(DENIAL, status_code=403, media_type="text/html")

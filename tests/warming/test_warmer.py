@@ -6,6 +6,7 @@ batching are checked by counting, never by timing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import AsyncIterator, Iterator
@@ -17,9 +18,8 @@ import pytest
 from cache_service.app import Components, build_components
 from cache_service.http.contract import PayloadLimits
 from cache_service.settings import Settings
-from cache_service.warming.command import build_warmer
 from cache_service.warming.lines import Judged, Line, LineJudge
-from cache_service.warming.warmer import Outcome, Status, Totals
+from cache_service.warming.warmer import Outcome, Status, Totals, build_warmer
 from tests.support.transformer_server import TransformerServer
 
 BATCH = 10
@@ -69,7 +69,12 @@ class Run:
 
 
 async def warm(
-    settings: Settings, lines: list[str], *, window: int = 1000, chunk: int = 7
+    settings: Settings,
+    lines: list[str],
+    *,
+    window: int = 1000,
+    chunk: int = 7,
+    deadline_in_s: float | None = None,
 ) -> tuple[Run, Components]:
     """Warm ``lines`` in chunks of ``chunk``; the components stay open for the test to read."""
     components = build_components(settings)
@@ -88,7 +93,10 @@ async def warm(
             yield judged[start : start + chunk]
 
     outcomes: list[Outcome] = []
-    totals = await build_warmer(components, window=window).run(chunks(), outcomes.append)
+    loop = asyncio.get_running_loop()
+    deadline = None if deadline_in_s is None else loop.time() + deadline_in_s
+    warmer = build_warmer(components, window=window)
+    totals = await warmer.run(chunks(), outcomes.append, deadline=deadline)
     return Run(outcomes, totals), components
 
 
@@ -221,6 +229,24 @@ async def test_a_failing_transformer_fails_its_lines_and_a_rerun_resumes(
     assert set(failed.statuses()) == {Status.FAILED}
     assert all(o.error and "transformer" in o.error for o in failed.outcomes)
     transformer_server.mode = "ok"
+    resumed = await warm_and_close(settings, lines)
+    assert resumed.statuses() == [Status.CREATED] * len(lines)
+
+
+async def test_work_cut_off_by_the_deadline_fails_and_holds_no_claim_past_it(
+    tmp_path: Path, transformer_server: TransformerServer
+) -> None:
+    settings = settings_for(tmp_path, transformer_server, transformer_retries=0)
+    lines = as_lines(pool_payloads(3, pool=8))
+    transformer_server.mode = "hang"
+
+    cut = await warm_and_close(settings, lines, deadline_in_s=0.5)
+
+    assert set(cut.statuses()) == {Status.FAILED}
+    assert all("out of time" in str(o.error) for o in cut.outcomes)
+    # Claims held past the deadline would make this run wait for them and fail.
+    transformer_server.mode = "ok"
+    settings = settings_for(tmp_path, transformer_server, claim_wait_s=2, claim_ttl_s=1.5)
     resumed = await warm_and_close(settings, lines)
     assert resumed.statuses() == [Status.CREATED] * len(lines)
 

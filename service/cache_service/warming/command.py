@@ -29,31 +29,16 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ..app import Components, build_components
-from ..http.contract import PayloadLimits
+from ..app import build_components
 from ..settings import Settings
 from .lines import Judged, Line, LineJudge, read_lines
-from .warmer import Outcome, Totals, Warmer
+from .warmer import Outcome, Totals, build_warmer
 
 OK, SOME_FAILED, USAGE = 0, 1, 2
 # 128 + the signal's number, as a shell reports a process the signal ended.
 INTERRUPTED, TERMINATED = 130, 143
 #: Lines read and judged per trip to the reading thread.
 CHUNK_LINES = 256
-
-
-def build_warmer(components: Components, *, window: int) -> Warmer:
-    """A warm worker over the tiers, claims and transformer of ``components``."""
-    settings = components.settings
-    return Warmer(
-        calls=components.calls,
-        store=components.layered,
-        flight=components.flight,
-        batch_size=settings.batch_size,
-        concurrency=settings.transformer_concurrency,
-        max_output_bytes_per_payload=settings.max_output_bytes_per_payload,
-        window=window,
-    )
 
 
 def outcome_json(outcome: Outcome) -> str:
@@ -126,10 +111,7 @@ async def _warm(settings: Settings, source: IO[bytes], window: int, bar: _Bar | 
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     try:
         warmer = build_warmer(components, window=window)
-        judge = LineJudge(
-            PayloadLimits(settings.max_items, settings.max_string_length),
-            max_bytes=settings.max_body_bytes,
-        )
+        judge = LineJudge.for_settings(settings)
         lines = read_lines(source, max_bytes=settings.max_body_bytes)
         out = sys.stdout
 

@@ -13,6 +13,7 @@ from typing import IO, Any
 from fastapi.exceptions import RequestValidationError
 
 from ..http.contract import PayloadLimits, PayloadRequest, parse_payload
+from ..settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,19 @@ class LineJudge:
     def __init__(self, limits: PayloadLimits, *, max_bytes: int) -> None:
         self._limits = limits
         self._max_bytes = max_bytes
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> LineJudge:
+        """The judge of the API these settings configure: its item, string and body limits."""
+        return cls(
+            PayloadLimits(settings.max_items, settings.max_string_length),
+            max_bytes=settings.max_body_bytes,
+        )
+
+    @property
+    def max_bytes(self) -> int:
+        """The longest line read whole (``CACHE_MAX_BODY_BYTES``)."""
+        return self._max_bytes
 
     def judge(self, line: Line) -> Judged:
         if line.text is None:

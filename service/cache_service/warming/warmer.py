@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..caches.layered import LayeredStore
 from ..coordination.singleflight import SingleFlight
@@ -30,6 +30,9 @@ from ..payload import SEPARATOR, output_too_large, payload_id, render, string_ke
 from ..service import PAYLOAD_PREFIX, STRING_PREFIX
 from ..transformer_calls import TransformerCalls
 from .lines import Judged
+
+if TYPE_CHECKING:
+    from ..app import Components
 
 log = logging.getLogger(__name__)
 
@@ -110,21 +113,46 @@ class Warmer:
     window: int
 
     async def run(
-        self, chunks: AsyncIterator[list[Judged]], emit: Callable[[Outcome], None]
+        self,
+        chunks: AsyncIterator[list[Judged]],
+        emit: Callable[[Outcome], None],
+        *,
+        deadline: float | None = None,
     ) -> Totals:
         """Warm every judged line of ``chunks``; ``emit`` hears one outcome per line, in the
-        order they are settled. Never raises for a line: failures are outcomes."""
-        run = _Run(self, emit)
+        order they are settled. Never raises for a line: failures are outcomes.
+
+        ``deadline`` (loop time) bounds every claim the run takes, as a request's does: on
+        Lambda, work cut off with its invocation is claimed no longer than the invocation.
+        """
+        run = _Run(self, emit, deadline)
         await run.run(chunks)
         return run.totals
+
+
+def build_warmer(components: Components, *, window: int) -> Warmer:
+    """A warm worker over the tiers, claims and transformer of ``components``."""
+    settings = components.settings
+    return Warmer(
+        calls=components.calls,
+        store=components.layered,
+        flight=components.flight,
+        batch_size=settings.batch_size,
+        concurrency=settings.transformer_concurrency,
+        max_output_bytes_per_payload=settings.max_output_bytes_per_payload,
+        window=window,
+    )
 
 
 class _Run:
     """The state of one ``Warmer.run``; every method runs on the event loop's thread."""
 
-    def __init__(self, warmer: Warmer, emit: Callable[[Outcome], None]) -> None:
+    def __init__(
+        self, warmer: Warmer, emit: Callable[[Outcome], None], deadline: float | None
+    ) -> None:
         self._w = warmer
         self._emit = emit
+        self._deadline = deadline
         self.totals = Totals()
         self._identity = warmer.calls.identity
         self._by_id: dict[str, _Payload] = {}
@@ -280,7 +308,11 @@ class _Run:
         try:
             try:
                 settled = await self._w.flight.settle(
-                    list(batch), make, batch_size=self._w.batch_size, flush=False
+                    list(batch),
+                    make,
+                    batch_size=self._w.batch_size,
+                    flush=False,
+                    deadline=self._deadline,
                 )
                 await self._w.store.remember(settled.values)
             except Exception as exc:
@@ -322,7 +354,9 @@ class _Run:
         if not rendered:
             return
         try:
-            settled = await self._w.flight.settle(list(rendered), make, batch_size=len(rendered))
+            settled = await self._w.flight.settle(
+                list(rendered), make, batch_size=len(rendered), deadline=self._deadline
+            )
             await self._w.store.remember(settled.values)
         except Exception as exc:
             for payload in owners.values():

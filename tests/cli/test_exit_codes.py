@@ -47,7 +47,7 @@ def test_neither_input_nor_json_exits_2() -> None:
     outcome = run_cli()
     assert outcome.code == 2
     assert_one_line_error(outcome.err)
-    assert "exactly one of -i/--input and -j/--json" in outcome.err
+    assert "exactly one of -i/--input, -j/--json and --warm" in outcome.err
 
 
 def test_both_input_and_json_exits_2(tmp_path: Path) -> None:

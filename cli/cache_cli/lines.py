@@ -7,14 +7,13 @@ the process alive after a signal ends the run (an executor thread would be waite
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import queue
 import stat
 import sys
 import threading
 from collections.abc import AsyncIterator
-from typing import NamedTuple, cast
+from typing import BinaryIO, NamedTuple
 
 from .errors import InputError
 
@@ -37,10 +36,11 @@ class Line(NamedTuple):
 class LineReader:
     """The lines of ``path`` (``-`` is stdin), read ``CHUNK_BYTES`` at a time."""
 
-    def __init__(self, stream: io.BufferedIOBase, name: str, *, size: int | None) -> None:
+    def __init__(self, fd: int, name: str, *, owned: BinaryIO | None = None) -> None:
         self.name = name
-        self.size = size  # Bytes in all, when the input is a regular file: the progress total.
-        self._stream = stream
+        self.size = _regular_size(fd)  # The progress total, when the input is a regular file.
+        self._fd = fd
+        self._owned = owned  # Closed by the thread when it ends; stdin is never closed.
         self._chunks: queue.Queue[bytes | OSError] = queue.Queue(_CHUNKS_AHEAD)
         self._ready = asyncio.Event()
         self._closed = threading.Event()
@@ -50,18 +50,18 @@ class LineReader:
     def open(cls, path: str) -> LineReader:
         """Raise ``InputError`` before the run if ``path`` cannot be read."""
         if path == "-":
-            stdin = getattr(sys.stdin, "buffer", None)
-            if stdin is None:
-                raise InputError("cannot read stdin: not a byte stream")
-            return cls(cast(io.BufferedIOBase, stdin), "stdin", size=_regular_size(stdin))
+            try:
+                return cls(sys.stdin.fileno(), "stdin")
+            except (AttributeError, ValueError, OSError):  # Replaced or closed stdin.
+                raise InputError("cannot read stdin: it has no file descriptor") from None
         try:
-            stream = open(path, "rb")  # noqa: SIM115 - closed by close()
+            file = open(path, "rb")  # noqa: SIM115 - closed by the reading thread
         except OSError as error:
             raise InputError(f"cannot read {path}: {error.strerror or error}") from None
-        if stat.S_ISDIR(os.fstat(stream.fileno()).st_mode):
-            stream.close()
+        if stat.S_ISDIR(os.fstat(file.fileno()).st_mode):
+            file.close()
             raise InputError(f"cannot read {path}: Is a directory")
-        return cls(stream, path, size=_regular_size(stream))
+        return cls(file.fileno(), path, owned=file)
 
     async def lines(self) -> AsyncIterator[Line]:
         """Every line in order; a last line without a newline counts too."""
@@ -93,10 +93,8 @@ class LineReader:
             yield Line(number + 1, bytes(pending), dropped + len(pending), too_long)
 
     def close(self) -> None:
-        """Stop reading; the thread ends at its next chunk (stdin may hold it until then)."""
+        """Stop reading: the thread ends after its current read (a stdin may hold it there)."""
         self._closed.set()
-        if self._stream is not getattr(sys.stdin, "buffer", None):
-            self._stream.close()
 
     async def _next_chunk(self) -> bytes:
         while True:
@@ -111,14 +109,22 @@ class LineReader:
             return item
 
     def _pump(self) -> None:
-        """The thread: chunks into the queue until the end, an error or ``close``."""
-        while not self._closed.is_set():
-            try:
-                chunk: bytes | OSError = self._stream.read1(CHUNK_BYTES)
-            except (OSError, ValueError) as error:  # ValueError: closed under us.
-                chunk = error if isinstance(error, OSError) else b""
-            if not self._put(chunk) or not isinstance(chunk, bytes) or not chunk:
-                return
+        """The thread: chunks into the queue until the end, an error or ``close``.
+
+        ``os.read`` on the descriptor, not the file object: a daemon thread blocked inside a
+        buffered reader holds its lock, and the interpreter aborts on it at exit.
+        """
+        try:
+            while not self._closed.is_set():
+                try:
+                    chunk: bytes | OSError = os.read(self._fd, CHUNK_BYTES)
+                except OSError as error:
+                    chunk = error
+                if not self._put(chunk) or not isinstance(chunk, bytes) or not chunk:
+                    return
+        finally:
+            if self._owned is not None:
+                self._owned.close()
 
     def _put(self, item: bytes | OSError) -> bool:
         """Hand ``item`` to the loop, waiting for room; False once the reader is closed."""
@@ -136,9 +142,9 @@ class LineReader:
         return False
 
 
-def _regular_size(stream: object) -> int | None:
+def _regular_size(fd: int) -> int | None:
     try:
-        status = os.fstat(cast(io.BufferedIOBase, stream).fileno())
-    except (OSError, ValueError, AttributeError):
+        status = os.fstat(fd)
+    except OSError:
         return None
     return status.st_size if stat.S_ISREG(status.st_mode) else None

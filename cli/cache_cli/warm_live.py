@@ -13,6 +13,7 @@ from types import TracebackType
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
+from rich.table import Table
 from rich.text import Text
 
 from .warming import Status, WarmCounts
@@ -65,11 +66,13 @@ class WarmProgress:
         if not self._total:
             return line
         done = min(counts.bytes_done, self._total)
-        line.append(f"  {done / self._total:.0%}")
-        if done:
-            left = elapsed * (self._total - done) / done
-            line.append(f"  ETA {_clock(left)}")
-        return Group(line, ProgressBar(total=self._total, completed=done, width=40))
+        eta = f"  ETA {_clock(elapsed * (self._total - done) / done)}" if done else ""
+        bar = Table.grid()  # The bar and its numbers on one line, under the counts.
+        bar.add_row(
+            ProgressBar(total=self._total, completed=done, width=40),
+            Text(f"  {done / self._total:.0%}{eta}"),
+        )
+        return Group(line, bar)
 
 
 def _clock(seconds: float) -> str:

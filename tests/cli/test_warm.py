@@ -16,6 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from cache_cli.lines import MAX_LINE_BYTES
 from tests.cli.conftest import fresh_payload, run_cli
 from tests.cli.http_servers import FAKE_ID, Answer, LocalServer, ScriptedServer, Seen
 from tests.cli.test_unix import start_cli, wait_for_requests
@@ -136,6 +137,31 @@ def test_blank_lines_are_skipped_and_still_counted_in_line_numbers(
     assert statuses(outcome.out) == [(2, "created"), (4, "created")]
     summary = json.loads(outcome.err)
     assert (summary["lines"], summary["blank_lines_skipped"]) == (2, 3)
+
+
+def test_a_last_line_without_a_newline_is_sent_too(cli: Any, tmp_path: Path) -> None:
+    file = tmp_path / "payloads.jsonl"
+    file.write_text(json.dumps(fresh_payload()) + "\n" + json.dumps(fresh_payload()))
+    with ScriptedServer(created_answer) as server:
+        outcome = cli("-h", server.url, "--warm", str(file))
+    assert statuses(outcome.out) == [(1, "created"), (2, "created")]
+    assert len(server.seen) == 2
+
+
+def test_a_line_longer_than_any_payload_is_reported_without_being_sent(
+    cli: Any, tmp_path: Path
+) -> None:
+    file = tmp_path / "payloads.jsonl"
+    with file.open("w") as lines:
+        lines.write(json.dumps(fresh_payload()) + "\n")
+        lines.write('{"list_1": ["' + "x" * (MAX_LINE_BYTES + 1) + '"], "list_2": ["y"]}\n')
+        lines.write(json.dumps(fresh_payload()) + "\n")
+    with ScriptedServer(created_answer) as server:
+        outcome = cli("-h", server.url, "--warm", str(file))
+    assert outcome.code == 1
+    assert statuses(outcome.out) == [(1, "created"), (2, "invalid"), (3, "created")]
+    assert report(outcome.out)[1]["error"] == "line 2 not sent: longer than 16 MiB"
+    assert len(server.seen) == 2
 
 
 def test_dash_reads_the_lines_from_stdin(service: ServiceProcess) -> None:

@@ -17,7 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cache_cli.lines import MAX_LINE_BYTES
-from tests.cli.conftest import fresh_payload, run_cli
+from tests.cli.conftest import fresh_payload, run_cli, run_on_a_terminal
 from tests.cli.http_servers import FAKE_ID, Answer, LocalServer, ScriptedServer, Seen
 from tests.cli.test_unix import start_cli, wait_for_requests
 from tests.conftest import Services
@@ -302,6 +302,17 @@ def test_a_server_that_is_down_fails_every_line_and_exits_1(cli: Any, tmp_path: 
     summary, verdict = outcome.err.rsplit("}\n", 1)
     assert json.loads(summary + "}")["failed"] == 2
     assert verdict.startswith("cache-cli: 2 of 2 lines not stored (first: line 1: connect: ")
+
+
+def test_a_terminal_gets_a_progress_bar_with_rate_and_eta_on_stderr(
+    service: ServiceProcess, tmp_path: Path
+) -> None:
+    file = write_lines(tmp_path, fresh_payload(), fresh_payload())
+    done, drawn = run_on_a_terminal("-h", service.url, "--warm", file)
+    assert done.returncode == 0
+    assert "lines/s" in drawn
+    assert "100%  ETA 0:00" in drawn  # The last drawing, once every byte is done.
+    assert b'"status": "created"' in done.stdout  # The report is left alone.
 
 
 def test_load_run_flags_are_a_usage_error_with_warm(cli: Any, tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from rich.console import Console
@@ -17,6 +17,7 @@ from .connection import encode_request
 from .consistency import ConsistencyCheck
 from .errors import UsageError
 from .exchange import Exchange
+from .lines import LineReader
 from .live import LiveDisplay
 from .outlet import Outlet
 from .pacing import Pacer
@@ -29,11 +30,15 @@ from .runner import RunResult, Stop, run_load
 from .settings import CliSettings, ReportFormat, describe_error
 from .summary import summarize
 from .tally import Tally
+from .warm_live import WarmProgress
+from .warm_summary import warm_summary, warm_table
+from .warming import LineResult, WarmCounts, Warmer, WarmResult, run_warm
 
 PROG = "cache-cli"
 OK, FAILED, USAGE, THRESHOLD = 0, 1, 2, 3
 # 128 + the signal's number, as a shell reports a process the signal ended.
 SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+T = TypeVar("T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     settings = parse_settings(argv)
+    if settings.warm is not None:
+        return _run_warm(settings, settings.warm)
     payloads = read_payloads(input_path=settings.input, json_text=settings.json_payload)
     target = settings.target
     headers = settings.request_headers()
@@ -112,9 +119,23 @@ def _run_loop(
     *,
     iterations: int,
 ) -> RunResult:
-    """The run on uvloop where it is installed (a third less client CPU per request)."""
+    """The load run, with its live display when there is one."""
 
     async def drive() -> RunResult:
+        display = _live_display(settings, tally, iterations)
+        if display is None:
+            return await _load(settings, plan, exchange, stop)
+        with display:
+            return await _load(settings, plan, exchange, stop)
+
+    return _on_event_loop(drive, stop)
+
+
+def _on_event_loop(drive: Callable[[], Awaitable[T]], stop: Stop) -> T:
+    """``drive()`` on uvloop where it is installed (a third less client CPU per request), with
+    SIGINT and SIGTERM turned into ``stop`` so that a partial run still ends in its summary."""
+
+    async def with_signals() -> T:
         loop = asyncio.get_running_loop()
         handled = []
         for signal_number in (signal.SIGINT, signal.SIGTERM):
@@ -124,11 +145,7 @@ def _run_loop(
             except (NotImplementedError, RuntimeError):  # Not the main thread, or Windows.
                 pass
         try:
-            display = _live_display(settings, tally, iterations)
-            if display is None:
-                return await _load(settings, plan, exchange, stop)
-            with display:
-                return await _load(settings, plan, exchange, stop)
+            return await drive()
         finally:
             for signal_number in handled:
                 loop.remove_signal_handler(signal_number)
@@ -140,7 +157,60 @@ def _run_loop(
     except ImportError:
         runner = asyncio.Runner()
     with runner:
-        return runner.run(drive())
+        return runner.run(with_signals())
+
+
+def _run_warm(settings: CliSettings, source: str) -> int:
+    """``--warm``: each line's outcome on stdout as it is known, the summary on stderr."""
+    reader = LineReader.open(source)
+    counts, stop = WarmCounts(), Stop()
+    warmer = Warmer(
+        settings.target,
+        settings.request_headers(),
+        counts,
+        timeout_s=settings.timeout,
+        retries=settings.retries,
+        pacer=Pacer(settings.rate) if settings.rate else None,
+    )
+    out = Outlet(sys.stdout, "stdout")
+
+    def report(result: LineResult) -> None:
+        if not out.write(result.as_json() + "\n"):
+            stop("stdout closed" if out.gone else "report not writable")
+
+    async def drive() -> WarmResult:
+        run = run_warm(reader, warmer, counts, report, concurrency=settings.concurrency, stop=stop)
+        if settings.no_progress or not sys.stderr.isatty():
+            return await run
+        with WarmProgress(Console(stderr=True), counts, total_bytes=reader.size):
+            return await run
+
+    result = _on_event_loop(drive, stop)
+    out.flush()
+    summary = warm_summary(counts, result, host=settings.target.shown, source=reader.name)
+    human = Outlet(sys.stderr, "stderr")
+    human.write(
+        summary_json(summary) if settings.format is ReportFormat.JSON else warm_table(summary)
+    )
+    human.flush()
+    code = OK
+    if counts.not_stored:
+        code = _fail(
+            f"{counts.not_stored:,} of {counts.lines:,} lines not stored "
+            f"(first: {counts.first_problem})",
+            code=FAILED,
+        )
+    if out.error:
+        code = _fail(out.error, code=FAILED)
+    if result.stopped in SIGNAL_EXIT:
+        _fail(f"interrupted by {result.stopped}: lines in flight not reported", code=1)
+        return SIGNAL_EXIT[result.stopped]
+    if result.stopped is not None and result.stopped not in (
+        "stdout closed",
+        "report not writable",
+    ):
+        code = _fail(result.stopped, code=FAILED)  # The input failed mid-way.
+    return code
 
 
 async def _load(settings: CliSettings, plan: Plan, exchange: Exchange, stop: Stop) -> RunResult:

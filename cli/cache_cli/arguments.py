@@ -14,7 +14,8 @@ EPILOG = """\
 Every flag can also be set with a CACHE_CLI_* variable (CACHE_CLI_HOST, CACHE_CLI_REPEAT,
 CACHE_CLI_INPUT, CACHE_CLI_JSON, CACHE_CLI_OUTPUT, CACHE_CLI_CONCURRENCY, CACHE_CLI_DURATION,
 CACHE_CLI_RATE, CACHE_CLI_TIMEOUT, CACHE_CLI_API_KEY, CACHE_CLI_HEADER, CACHE_CLI_FORMAT,
-CACHE_CLI_NO_GET, CACHE_CLI_UNIQUE, CACHE_CLI_FRESH, CACHE_CLI_NO_PROGRESS, CACHE_CLI_FAIL_IF);
+CACHE_CLI_NO_GET, CACHE_CLI_UNIQUE, CACHE_CLI_FRESH, CACHE_CLI_NO_PROGRESS, CACHE_CLI_FAIL_IF,
+CACHE_CLI_WARM, CACHE_CLI_RETRIES);
 a flag wins over its variable, and an empty variable counts as unset. CACHE_CLI_HEADER and
 CACHE_CLI_FAIL_IF hold one value, or a JSON list of several.
 
@@ -26,6 +27,27 @@ document {"requests": [...], "summary": {...}}. With -o - the summary goes to st
 --fail-if takes METRIC>VALUE or METRIC<VALUE (also >= and <=): min, mean, stddev, p50, p90,
 p95, p99, p99.9, max (ms by default; s and us too), errors (failed requests), error_rate (%),
 rps (requests/s). Example: --fail-if 'p99>50ms' --fail-if 'errors>0'.
+
+--warm FILE (- for stdin) fills the cache from JSON Lines, one POST /payload body per line
+({"list_1": [...], "list_2": [...]}), each line sent once on -c connections: no GET, no
+repeats. The file is streamed, never read whole, so memory stays flat for any length. stdout
+gets one JSON line per input line, in input order (a slow line holds at most 1,024 finished
+ones, or 16 per connection, behind it):
+  {"line": N, "id": "<64 hex>" or null, "status": "created"|"present"|"invalid"|"failed",
+   "error": "..." (only when invalid or failed)}
+created: 201, this request's work stored it; present: 200, it was stored already (so a
+second run of the same file is cheap: the service computes nothing). invalid: the service
+refused the payload (400, 413, 422; error is its detail), or the line is not a JSON object
+with list_1 and list_2 arrays, which is reported without sending ("line N not sent: ...").
+failed: any other status, a timeout or a connection error; not retried, except 429 and 503
+with Retry-After: asked again after Retry-After seconds (at most 60; a 429 without it after
+1, 2, 4... s), at most --retries times (default 5), then failed. Blank lines are skipped and
+not reported; line numbers still count them. The summary (lines, each outcome, requests,
+wall time, lines/s) goes to stderr, as does the progress bar on a terminal. -r, -z, -o,
+--unique, --fresh and --fail-if do not apply; -c, -q, --timeout, --api-key, -H, --format and
+--no-progress do. On a signal, lines in flight are not reported. Exit codes with --warm: 0
+every line created or present, 1 a line invalid or failed (the others were still sent), the
+input unreadable mid-way or the report unwritable; 2, 130 and 143 as below.
 
 Exit codes: 0 every request succeeded, every check held and no --fail-if condition was met;
 1 a request failed (an HTTP error status, a timeout, the host cannot be reached), a check
@@ -46,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     """Flags without defaults of their own: what is not given comes from the environment."""
     parser = _Parser(
         prog="cache-cli",
-        description="Send payloads to a cache-service, check every answer, measure the cache.",
+        description="Send payloads to a cache-service, check every answer, measure the cache; "
+        "or (--warm) fill it from a file of payloads.",
         epilog=EPILOG,
         add_help=False,  # -h is the host.
         argument_default=argparse.SUPPRESS,
@@ -102,6 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="send this header too (repeatable), e.g. -H 'Authorization: Bearer ...'",
     )
+    add(
+        "--warm",
+        metavar="FILE",
+        help="POST each line of FILE (JSON Lines, - for stdin) once and report each line's "
+        "outcome as JSON Lines on stdout, in input order; see --warm below",
+    )
+    add(
+        "--retries",
+        metavar="N",
+        help="with --warm: ask again at most N times after a 429 or a 503 with "
+        "Retry-After (default 5)",
+    )
     add("--format", metavar="table|json", help="summary format (default table)")
     add("--no-get", action="store_true", help="POST only; do not GET each id back")
     add(
@@ -134,6 +169,6 @@ def parse_settings(argv: Sequence[str] | None = None) -> CliSettings:
     """Flags over ``CACHE_CLI_*`` variables over defaults; raises UsageError or ValidationError."""
     given: dict[str, Any] = vars(build_parser().parse_args(argv))
     # A payload source on the command line replaces one from the environment.
-    if "input" in given or "json_payload" in given:
-        given = {"input": None, "json_payload": None, **given}
+    if given.keys() & {"input", "json_payload", "warm"}:
+        given = {"input": None, "json_payload": None, "warm": None, **given}
     return CliSettings(**given)

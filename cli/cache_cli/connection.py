@@ -42,6 +42,12 @@ class BadResponse(TransportError):
     kind = "bad response"
 
 
+class TimedOut(TransportError):
+    """No complete answer within the time the caller allowed, connect to last byte."""
+
+    kind = "timeout"
+
+
 @dataclass(slots=True)
 class Response:
     """What a check needs from an answer."""
@@ -49,6 +55,7 @@ class Response:
     status: int
     cache: str | None
     body: bytes
+    retry_after: str | None = None  # When to ask again, as a 429 or 503 says it.
 
 
 def encode_request(
@@ -70,6 +77,7 @@ class _Exchange(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[Response] | None = None
         self._cache: str | None = None
+        self._retry_after: str | None = None
         self._body: list[bytes] = []
         self.closed = False
 
@@ -90,14 +98,19 @@ class _Exchange(asyncio.Protocol):
 
     # httptools callbacks, called from feed_data.
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() == b"x-cache":
+        lowered = name.lower()
+        if lowered == b"x-cache":
             self._cache = value.decode("latin-1")
+        elif lowered == b"retry-after":
+            self._retry_after = value.decode("latin-1")
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        response = Response(self._parser.get_status_code(), self._cache, b"".join(self._body))
+        response = Response(
+            self._parser.get_status_code(), self._cache, b"".join(self._body), self._retry_after
+        )
         if not self._parser.should_keep_alive():
             self.close()
         waiter, self._waiter = self._waiter, None
@@ -107,7 +120,7 @@ class _Exchange(asyncio.Protocol):
     def send(self, request: bytes) -> asyncio.Future[Response]:
         assert self._transport is not None
         assert self._waiter is None
-        self._cache, self._body = None, []
+        self._cache, self._retry_after, self._body = None, None, []
         self._waiter = asyncio.get_running_loop().create_future()
         self._transport.write(request)
         return self._waiter
@@ -133,7 +146,7 @@ class Connection:
         self.opened = 0
 
     async def request(self, data: bytes) -> Response:
-        """Send ``data`` and wait for its answer; the caller bounds the time it may take."""
+        """Send ``data`` and wait for its answer; ``request_within`` bounds the time it takes."""
         try:
             if self._exchange is None or self._exchange.closed:
                 self._exchange = await self._open()
@@ -142,6 +155,14 @@ class Connection:
             # A late answer must never be read as the next request's: start over.
             self.close()
             raise
+
+    async def request_within(self, data: bytes, timeout_s: float) -> Response:
+        """The answer, or ``TimedOut`` when it is not complete ``timeout_s`` after the start."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await self.request(data)
+        except TimeoutError:
+            raise TimedOut(f"no complete answer within {timeout_s:g} s") from None
 
     def close(self) -> None:
         if self._exchange is not None:

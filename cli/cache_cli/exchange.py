@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -90,17 +89,14 @@ class Exchange:
         status: int | None = None
         cache: str | None = None
         try:
-            async with asyncio.timeout(self._timeout_s):
-                response = await connection.request(request)
-        except TimeoutError:
-            kind, error = "timeout", f"timeout: no complete answer within {self._timeout_s:g} s"
+            response = await connection.request_within(request, self._timeout_s)
         except TransportError as failure:
-            kind, error = failure.kind, redact(f"{failure.kind}: {failure}")
+            kind, error = failure.kind, transport_error(failure)
         else:
             if response.status in _ALLOWED[endpoint]:
                 return response, (time.perf_counter() - started) * 1000
             status, cache = response.status, response.cache
-            kind, error = f"HTTP {status}", f"HTTP {status}: {_detail(response)}"
+            kind, error = f"HTTP {status}", f"HTTP {status}: {error_detail(response)}"
         latency = (time.perf_counter() - started) * 1000
         self._record(
             RequestRecord(
@@ -118,7 +114,13 @@ class Exchange:
         return None
 
 
-def _detail(response: Response) -> str:
+def transport_error(failure: TransportError) -> str:
+    """Why no answer came, on one line, with any password in a URL hidden."""
+    return redact(f"{failure.kind}: {failure}")
+
+
+def error_detail(response: Response) -> str:
+    """A refusal's ``detail`` (FastAPI's list of validation errors included) as one short line."""
     try:
         body = json.loads(response.body)
     except ValueError:

@@ -1,9 +1,10 @@
-"""The live display on a terminal: elapsed time, requests, requests/s, errors, and what is left."""
+"""Live displays on a terminal; a load run's: elapsed time, requests/s, errors, what is left."""
 
 from __future__ import annotations
 
 import time
 from types import TracebackType
+from typing import Self
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -14,20 +15,14 @@ from .records import POST
 from .tally import Tally
 
 
-class LiveDisplay:
-    """Redrawn four times a second from the tally's counters, from rich's refresh thread."""
+class Redrawn:
+    """A view drawn on stderr four times a second from rich's refresh thread, gone at the end.
 
-    def __init__(
-        self,
-        console: Console,
-        tally: Tally,
-        *,
-        iterations: int | None,
-        duration_s: float | None,
-    ) -> None:
-        self._tally = tally
-        self._iterations = iterations
-        self._duration_s = duration_s
+    Subclasses render from counters the run updates, set before ``__init__`` here (rich draws
+    once from it); ``rate`` is their per-second figure.
+    """
+
+    def __init__(self, console: Console) -> None:
         self._started = time.monotonic()
         self._last = (self._started, 0)
         self._rate = 0.0
@@ -40,7 +35,7 @@ class LiveDisplay:
             redirect_stderr=False,
         )
 
-    def __enter__(self) -> LiveDisplay:
+    def __enter__(self) -> Self:
         self._started = time.monotonic()
         self._last = (self._started, 0)
         self._live.start()
@@ -54,16 +49,40 @@ class LiveDisplay:
     ) -> None:
         self._live.stop()
 
+    def rate(self, now: float, count: int) -> float:
+        """``count`` per second over the last half second or so, not since the start."""
+        then, before = self._last
+        if now - then >= 0.5:
+            self._rate = (count - before) / (now - then)
+            self._last = (now, count)
+        return self._rate
+
+    def _render(self) -> RenderableType:
+        raise NotImplementedError
+
+
+class LiveDisplay(Redrawn):
+    """A load run: elapsed time, requests, requests/s, errors, and what is left."""
+
+    def __init__(
+        self,
+        console: Console,
+        tally: Tally,
+        *,
+        iterations: int | None,
+        duration_s: float | None,
+    ) -> None:
+        self._tally = tally
+        self._iterations = iterations
+        self._duration_s = duration_s
+        super().__init__(console)  # Last: it draws once already.
+
     def _render(self) -> RenderableType:
         now = time.monotonic()
         requests = self._tally.requests
-        then, before = self._last
-        if now - then >= 0.5:  # Requests/s over the last half second or so, not since start.
-            self._rate = (requests - before) / (now - then)
-            self._last = (now, requests)
         elapsed = now - self._started
         line = Text(
-            f"{elapsed:.1f} s  {requests:,} requests  {self._rate:,.0f} req/s  "
+            f"{elapsed:.1f} s  {requests:,} requests  {self.rate(now, requests):,.0f} req/s  "
             f"{self._tally.failed_requests:,} errors"
         )
         if self._tally.failed_checks:

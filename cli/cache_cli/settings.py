@@ -74,6 +74,12 @@ class CliSettings(BaseSettings):
     fail_if: Annotated[list[Threshold], NoDecode] = Field(
         default_factory=list, description="Conditions that fail the run (exit 3)."
     )
+    warm: str | None = Field(
+        None, min_length=1, description="JSON Lines to POST once each, '-' for stdin."
+    )
+    retries: int = Field(
+        5, ge=0, le=100, description="With --warm: retries of a 429 or a 503 with Retry-After."
+    )
 
     @field_validator("host")
     @classmethod
@@ -120,10 +126,27 @@ class CliSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if self.warm is not None:
+            return self._warm_alone()
+        if "retries" in self.model_fields_set:
+            raise ValueError("--retries (CACHE_CLI_RETRIES) applies only to --warm")
         if (self.input is None) == (self.json_payload is None):
-            raise ValueError("give exactly one of -i/--input and -j/--json")
+            raise ValueError("give exactly one of -i/--input, -j/--json and --warm")
         if self.unique and self.fresh:
             raise ValueError("give at most one of --unique and --fresh")
+        return self
+
+    def _warm_alone(self) -> Self:
+        """--warm sends each line once and reports per line: the load run's shaping is moot."""
+        given = [
+            field
+            for field in _LOAD_ONLY
+            # Unset, or a flag turned off (CACHE_CLI_UNIQUE=false), asks for nothing.
+            if field in self.model_fields_set and getattr(self, field) not in (None, False, [])
+        ]
+        if given:
+            named = ", ".join(f"{flag_name(f)} ({env_name(f)})" for f in given)
+            raise ValueError(f"--warm sends each line once; it takes no {named}")
         return self
 
     @property
@@ -152,6 +175,9 @@ def _one_or_a_json_list(value: Any) -> Any:
         return json.loads(value) if value.lstrip().startswith("[") else [value]
     return value
 
+
+# What shapes a load run and means nothing to --warm (its input is the lines it sends).
+_LOAD_ONLY = ("input", "json_payload", "repeat", "duration", "output", "unique", "fresh", "fail_if")
 
 _FLAGS = {
     "input": "-i/--input",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pty
 import subprocess
 import sys
 import uuid
@@ -63,6 +64,31 @@ def run_cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = N
         timeout=30,
     )
     return Outcome(done.returncode, done.stdout, done.stderr)
+
+
+def run_on_a_terminal(*args: str) -> tuple[subprocess.CompletedProcess[bytes], str]:
+    """``python -m cache_cli`` with stderr on a pseudo-terminal: the run, and what it drew there."""
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "cache_cli", *args],
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            timeout=30,
+        )
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the other end is closed.
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(leader)
+    return done, b"".join(chunks).decode(errors="replace")
 
 
 @pytest.fixture

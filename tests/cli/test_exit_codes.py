@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.cli.conftest import fresh_payload, run_cli
+from tests.cli.conftest import fresh_payload, run_cli, run_on_a_terminal
 from tests.cli.http_servers import FAKE_ID, Answer, ScriptedServer
 from tests.support.processes import ServiceProcess, free_port
 
@@ -47,7 +43,7 @@ def test_neither_input_nor_json_exits_2() -> None:
     outcome = run_cli()
     assert outcome.code == 2
     assert_one_line_error(outcome.err)
-    assert "exactly one of -i/--input and -j/--json" in outcome.err
+    assert "exactly one of -i/--input, -j/--json and --warm" in outcome.err
 
 
 def test_both_input_and_json_exits_2(tmp_path: Path) -> None:
@@ -144,41 +140,7 @@ def test_help_is_double_dash_only_and_documents_exit_codes() -> None:
 
 
 def test_a_terminal_gets_a_progress_bar_on_stderr(service: ServiceProcess) -> None:
-    leader, follower = pty.openpty()
-    try:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "cache_cli",
-                "-h",
-                service.url,
-                "-r",
-                "3",
-                "-j",
-                json.dumps(fresh_payload()),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=follower,
-            timeout=30,
-        )
-        os.close(follower)
-        drawn = _read_all(leader)
-    finally:
-        os.close(leader)
+    done, drawn = run_on_a_terminal("-h", service.url, "-r", "3", "-j", json.dumps(fresh_payload()))
     assert done.returncode == 0
     assert "requests" in drawn
     assert "3/3" in drawn
-
-
-def _read_all(fd: int) -> str:
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:  # EIO: the other end is closed.
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks).decode(errors="replace")

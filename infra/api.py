@@ -132,6 +132,17 @@ class PublicApi(Construct):
             root.add_resource(path).add_method("GET", proxy)
         self.url = self.api.url
         self.stage = self.api.deployment_stage
+        # The stage's execution logging writes to a group API Gateway would otherwise create
+        # itself, never expiring and outliving the stack: made here first, under the name API
+        # Gateway uses, with the retention and removal of the others.
+        self.execution_logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=f"API-Gateway-Execution-Logs_{self.api.rest_api_id}/{config.stage_name}",
+            retention=config.log_retention,
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        )
+        self.stage.node.add_dependency(self.execution_logs)
 
         public = (
             "The HTTP contract is a public, unauthenticated API (as the service is anywhere "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 from urllib.parse import urlsplit
 
 from aws_cdk import Duration, RemovalPolicy
@@ -31,6 +32,23 @@ POWERTOOLS_ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": "cache-service",
     "POWERTOOLS_METRICS_NAMESPACE": "CacheService",
 }
+
+
+#: Lambda's structured logging: its own lines (START, END, REPORT with durations) as JSON, like
+#: the application's, so one Logs Insights query reads both. The application level stays INFO:
+#: the EMF metric documents carry no "level" and Lambda files them as INFO, so a higher level
+#: would drop the metrics with the logs.
+class LoggingOptions(TypedDict):
+    logging_format: lambda_.LoggingFormat
+    application_log_level_v2: lambda_.ApplicationLogLevel
+    system_log_level_v2: lambda_.SystemLogLevel
+
+
+LOGGING_CONFIG = LoggingOptions(
+    logging_format=lambda_.LoggingFormat.JSON,
+    application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+    system_log_level_v2=lambda_.SystemLogLevel.INFO,
+)
 
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 
@@ -102,6 +120,7 @@ class ServiceFunction(Construct):
             vpc_subnets=subnets,
             security_groups=[self.security_group],
             log_group=self.log_group,
+            **LOGGING_CONFIG,
             tracing=lambda_.Tracing.ACTIVE,
             environment=POWERTOOLS_ENVIRONMENT,
             description="cache-service HTTP API (FastAPI behind Mangum)",

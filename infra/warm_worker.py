@@ -26,6 +26,7 @@ from constructs import Construct
 from infra.config import ServiceConfig
 from infra.function import (
     ARCHITECTURES,
+    LOGGING_CONFIG,
     POWERTOOLS_ENVIRONMENT,
     TABLE_ACTIONS,
     ServiceFunction,
@@ -98,6 +99,7 @@ class WarmWorker(Construct):
             vpc_subnets=subnets,
             security_groups=[service.security_group],
             log_group=log_group,
+            **LOGGING_CONFIG,
             tracing=lambda_.Tracing.ACTIVE,
             environment={
                 **POWERTOOLS_ENVIRONMENT,

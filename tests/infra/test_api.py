@@ -138,6 +138,32 @@ def test_stage_writes_access_logs_to_a_log_group_with_retention(stack: Synth) ->
     assert stack.json["Resources"][group]["Properties"]["RetentionInDays"] == 30
 
 
+def test_the_execution_log_group_is_the_stacks_own_made_before_the_stage(stack: Synth) -> None:
+    stage_name, stage = next(iter(stack.resources("AWS::ApiGateway::Stage").items()))
+    (api,) = stack.resources("AWS::ApiGateway::RestApi")
+    expected = {"Fn::Join": ["", ["API-Gateway-Execution-Logs_", {"Ref": api}, "/prod"]]}
+    (group,) = [
+        name
+        for name, r in stack.resources("AWS::Logs::LogGroup").items()
+        if r["Properties"].get("LogGroupName") == expected
+    ]
+    resource = stack.json["Resources"][group]
+    assert resource["Properties"]["RetentionInDays"] == 30
+    assert resource["DeletionPolicy"] == "Retain"
+    assert group in stack.json["Resources"][stage_name]["DependsOn"]
+
+
+def test_without_retained_data_the_execution_log_group_goes_with_the_stack(
+    variant: Synth,
+) -> None:
+    groups = [
+        r
+        for r in variant.resources("AWS::Logs::LogGroup").values()
+        if "API-Gateway-Execution-Logs_" in str(r["Properties"].get("LogGroupName"))
+    ]
+    assert [g["DeletionPolicy"] for g in groups] == ["Delete"]
+
+
 def test_stage_traces_requests_with_xray(stack: Synth) -> None:
     assert _stage(stack)["TracingEnabled"] is True
 

@@ -71,6 +71,15 @@ def test_log_retention_comes_from_context(variant: Synth) -> None:
     assert variant.json["Resources"][group]["Properties"]["RetentionInDays"] == 7
 
 
+def test_lambda_writes_its_own_lines_as_json_at_info_so_emf_documents_pass(
+    stack: Synth,
+) -> None:
+    logging = _function(stack)["LoggingConfig"]
+    assert logging["LogFormat"] == "JSON"
+    assert logging["ApplicationLogLevel"] == "INFO"
+    assert logging["SystemLogLevel"] == "INFO"
+
+
 def test_no_reserved_concurrency_by_default(stack: Synth) -> None:
     assert "ReservedConcurrentExecutions" not in _function(stack)
 

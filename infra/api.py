@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.config import ServiceConfig
+from infra.config import ServiceConfig, removal
 from infra.nag import acknowledge
 
 ID_PARAMETER = "method.request.path.id"
@@ -51,7 +51,7 @@ class PublicApi(Construct):
             self,
             "AccessLogs",
             retention=config.log_retention,
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            removal_policy=removal(config.retain_data),
         )
         cached = config.cache_ttl_s > 0
         # A method's own settings replace the stage-wide ones rather than adding to them, so
@@ -75,7 +75,7 @@ class PublicApi(Construct):
             # only on request, and then kept when the stack goes, since others may rely on it.
             cloud_watch_role=config.apigateway_cloudwatch_role,
             cloud_watch_role_removal_policy=(
-                RemovalPolicy.RETAIN if config.apigateway_cloudwatch_role else None
+                removal(True) if config.apigateway_cloudwatch_role else None
             ),
             deploy_options=apigw.StageOptions(
                 stage_name=config.stage_name,
@@ -140,7 +140,7 @@ class PublicApi(Construct):
             "ExecutionLogs",
             log_group_name=f"API-Gateway-Execution-Logs_{self.api.rest_api_id}/{config.stage_name}",
             retention=config.log_retention,
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            removal_policy=removal(config.retain_data),
         )
         self.stage.node.add_dependency(self.execution_logs)
 

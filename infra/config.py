@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any
 
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
@@ -35,6 +36,15 @@ RETENTION = {
     180: logs.RetentionDays.SIX_MONTHS,
     365: logs.RetentionDays.ONE_YEAR,
 }
+
+
+def removal(retain: bool) -> RemovalPolicy:
+    """What a delete does to data and logs: kept, or deleted with the stack (``retain_data``).
+
+    Kept *except on create*: a stack whose first create fails and rolls back leaves nothing
+    behind, where a plain Retain left the table and log groups to collide with the next try.
+    """
+    return RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if retain else RemovalPolicy.DESTROY
 
 
 class ConfigError(ValueError):

@@ -6,16 +6,17 @@ from pathlib import Path
 from typing import TypedDict
 from urllib.parse import urlsplit
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cache_service.metrics import NAMESPACE
 from cache_service.stores.dynamodb.store import ITEM_ACTIONS
 from infra.bundling import function_bundling, layer_bundling
-from infra.config import ServiceConfig
+from infra.config import ServiceConfig, removal
 from infra.nag import acknowledge
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +31,7 @@ TABLE_ACTIONS = ITEM_ACTIONS
 #: CloudWatch namespace its metrics (EMF) go to.
 POWERTOOLS_ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": "cache-service",
-    "POWERTOOLS_METRICS_NAMESPACE": "CacheService",
+    "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
 }
 
 
@@ -85,7 +86,7 @@ class ServiceFunction(Construct):
             self,
             "Logs",
             retention=config.log_retention,
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            removal_policy=removal(config.retain_data),
         )
         architecture = ARCHITECTURES[config.architecture]
         self.layer = lambda_.LayerVersion(

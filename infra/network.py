@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.config import removal
 from infra.prefix_list import ManagedPrefixList
 
 HTTPS = ec2.Port.tcp(443)
@@ -63,8 +63,9 @@ class Network(Construct):
             },
         )
         self.subnets = ec2.SubnetSelection(subnet_type=private)
-        removal = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
-        flow_logs = logs.LogGroup(self, "FlowLogs", retention=log_retention, removal_policy=removal)
+        flow_logs = logs.LogGroup(
+            self, "FlowLogs", retention=log_retention, removal_policy=removal(retain)
+        )
         self.vpc.add_flow_log(
             "FlowLog",
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),

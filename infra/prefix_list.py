@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Fn, RemovalPolicy, Stack
+from aws_cdk import Aws, Fn, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from infra.config import removal
 from infra.nag import acknowledge
 
 #: The path of the one field read from EC2's answer (it is also all the answer keeps).
@@ -55,7 +56,7 @@ class ManagedPrefixList(Construct):
                 self,
                 "Logs",
                 retention=log_retention,
-                removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+                removal_policy=removal(retain),
             ),
         )
         self.prefix_list_id = lookup.get_response_field(ID_FIELD)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
 # The table's shape is the service's: `cache-service create-table` makes the same one.
 from cache_service.stores.dynamodb.table import PARTITION_KEY, TTL_ATTRIBUTE
+from infra.config import removal
 
 
 class PayloadTable(Construct):
@@ -28,5 +28,5 @@ class PayloadTable(Construct):
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             time_to_live_attribute=TTL_ATTRIBUTE,
             # Computed results are the product; losing them with a stack is never the default.
-            removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+            removal_policy=removal(retain),
         )

@@ -12,7 +12,7 @@ pollers read the queue outside the VPC, so the subnets need no route to SQS.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
@@ -23,7 +23,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.config import ServiceConfig
+from infra.config import ServiceConfig, removal
 from infra.function import (
     ARCHITECTURES,
     LOGGING_CONFIG,
@@ -83,7 +83,7 @@ class WarmWorker(Construct):
             self,
             "Logs",
             retention=config.log_retention,
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            removal_policy=removal(config.retain_data),
         )
         self.function = lambda_.Function(
             self,

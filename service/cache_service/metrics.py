@@ -5,7 +5,11 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "Dimensions", "Metrics", "Tally"]
+__all__ = ["CONTENT_TYPE_LATEST", "NAMESPACE", "Dimensions", "Metrics", "Tally"]
+
+#: The CloudWatch namespace of the service's metrics wherever they are exported as EMF: the
+#: stack sets it, and a Lambda run without it (sam local, docker run) uses the same one.
+NAMESPACE = "CacheService"
 
 #: A metric's dimensions as (name, value) pairs, in a fixed order: a key for ``Tally``.
 Dimensions = tuple[tuple[str, str], ...]

@@ -13,6 +13,7 @@ from cache_service.aws.handler import LambdaHandler
 from cache_service.aws.observability import EmfExport
 from cache_service.metrics import Metrics
 from cache_service.settings import Settings
+from infra.function import POWERTOOLS_ENVIRONMENT
 from tests.aws.conftest import HELD_ELSEWHERE, SETTINGS, Invoker, hold_elsewhere
 
 NAMESPACE = "CacheServiceTest"
@@ -109,6 +110,20 @@ def test_invalid_settings_are_logged_as_json(capsys: pytest.CaptureFixture[str])
     error = next(d for d in documents(capsys.readouterr().out) if d.get("level") == "ERROR")
     assert "CACHE_STORE" in error["message"]
     assert error["cold_start"] is True
+
+
+def test_without_a_namespace_set_the_metrics_go_where_the_stack_sends_them(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("POWERTOOLS_METRICS_NAMESPACE")
+    handler = LambdaHandler(lambda: Settings.model_validate(SETTINGS))
+    try:
+        Invoker(handler, "rest")("GET", "/health")
+    finally:
+        handler.close()
+    (cold,) = emf(capsys.readouterr().out)["ColdStart"]
+    namespace = cold["_aws"]["CloudWatchMetrics"][0]["Namespace"]
+    assert namespace == POWERTOOLS_ENVIRONMENT["POWERTOOLS_METRICS_NAMESPACE"] == "CacheService"
 
 
 def test_requests_are_counted_by_route_status_and_cache_in_emf(

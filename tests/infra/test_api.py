@@ -139,7 +139,7 @@ def test_stage_writes_access_logs_to_a_log_group_with_retention(stack: Synth) ->
 
 
 def test_the_execution_log_group_is_the_stacks_own_made_before_the_stage(stack: Synth) -> None:
-    stage_name, stage = next(iter(stack.resources("AWS::ApiGateway::Stage").items()))
+    (stage_name,) = stack.resources("AWS::ApiGateway::Stage")
     (api,) = stack.resources("AWS::ApiGateway::RestApi")
     expected = {"Fn::Join": ["", ["API-Gateway-Execution-Logs_", {"Ref": api}, "/prod"]]}
     (group,) = [
@@ -149,7 +149,7 @@ def test_the_execution_log_group_is_the_stacks_own_made_before_the_stage(stack: 
     ]
     resource = stack.json["Resources"][group]
     assert resource["Properties"]["RetentionInDays"] == 30
-    assert resource["DeletionPolicy"] == "Retain"
+    assert resource["DeletionPolicy"] == "RetainExceptOnCreate"
     assert group in stack.json["Resources"][stage_name]["DependsOn"]
 
 
@@ -177,8 +177,8 @@ def test_the_account_cloudwatch_role_is_left_alone_by_default(stack: Synth) -> N
 def test_the_account_cloudwatch_role_set_on_request_outlives_the_stack(variant: Synth) -> None:
     (account,) = variant.resources("AWS::ApiGateway::Account").values()
     role = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
-    assert account["DeletionPolicy"] == "Retain"
-    assert variant.json["Resources"][role]["DeletionPolicy"] == "Retain"
+    assert account["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert variant.json["Resources"][role]["DeletionPolicy"] == "RetainExceptOnCreate"
 
 
 def test_the_api_is_named_after_the_stack(stack: Synth) -> None:

@@ -43,9 +43,12 @@ def test_table_expires_items_by_the_ttl_attribute(stack: Synth) -> None:
     assert ttl == {"AttributeName": "expires_at", "Enabled": True}
 
 
-def test_table_is_retained_when_the_stack_is_deleted(stack: Synth) -> None:
+def test_table_is_retained_when_the_stack_is_deleted_but_not_after_a_failed_create(
+    stack: Synth,
+) -> None:
     table = _table(stack)
-    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert table["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert table["UpdateReplacePolicy"] == "Retain"
 
 
 def test_throwaway_stacks_delete_the_table(variant: Synth) -> None:
@@ -190,7 +193,7 @@ def test_flow_logs_follow_retention_and_are_kept_with_the_data(stack: Synth) -> 
     group = stack.one("AWS::EC2::FlowLog")["LogGroupName"]["Ref"]
     log_group = stack.json["Resources"][group]
     assert log_group["Properties"]["RetentionInDays"] == 30
-    assert log_group["DeletionPolicy"] == "Retain"
+    assert log_group["DeletionPolicy"] == "RetainExceptOnCreate"
 
 
 def test_throwaway_stacks_delete_the_flow_logs(variant: Synth) -> None:

@@ -27,7 +27,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.shared.functions import strtobool
 
 from ..http.request_id import RequestIdFilter
-from ..metrics import Dimensions, Metrics, Tally
+from ..metrics import NAMESPACE, Dimensions, Metrics, Tally
 from ..settings import Settings, StoreKind
 
 if TYPE_CHECKING:
@@ -194,7 +194,7 @@ class LambdaObservability:
 
     def __init__(self) -> None:
         self._service = os.environ.get("POWERTOOLS_SERVICE_NAME", DEFAULT_SERVICE)
-        self._namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_SERVICE)
+        self._namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
         level = os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO")
         self.logs = JsonLogs(service=self._service, level=level)
         self.emf: EmfExport | None = None

@@ -7,7 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -18,6 +18,7 @@ from .caches.port import CacheTier
 from .coordination.singleflight import SingleFlight
 from .coordination.wakeups import Wakeups
 from .coordination.watchers import NoWakeups
+from .http.api_keys import ApiKeys
 from .http.contract import PayloadLimits
 from .http.docs import install_docs
 from .http.failures import install_failure_handlers
@@ -236,21 +237,34 @@ def create_app(settings: Settings | None = None, spans: Spans | None = None) -> 
         redoc_url=None,  # ReDoc would load an unpinned script from a CDN; /docs suffices
     )
     app.state.components = components
+    keys = ApiKeys(settings.api_key_list) if settings.api_key_list else None
+    operations_keys = keys if settings.operations_need_key else None
     payload_routes = PayloadRoutes(
         components.service,
         PayloadLimits(settings.max_items, settings.max_string_length),
         max_body_bytes=settings.max_body_bytes,
         body_read_timeout_s=settings.body_read_timeout_s,
+        keys=keys,
     )
     # First in the table: the hit paths are matched before anything else. Registered on the
     # app itself: ``include_router`` adds a routing indirection per request that the
     # benchmark's profile showed at about 9% of a cache hit.
     app.router.routes[0:0] = payload_routes.routes()
     install_operation_routes(
-        app, components.tiers, components.metrics, timeout_s=settings.store_timeout_s
+        app,
+        components.tiers,
+        components.metrics,
+        timeout_s=settings.store_timeout_s,
+        keys=operations_keys,
     )
     install_docs(app)
-    install_openapi(app)
+    secured = ["/payload", "/payload/{id}", *(["/ready", "/metrics"] if operations_keys else [])]
+
+    def secure(document: dict[str, Any]) -> None:
+        if keys is not None:
+            keys.openapi(document, secured)
+
+    install_openapi(app, secure)
     install_failure_handlers(app)
     app.add_middleware(ObserveRequests, metrics=components.metrics)
     return app

@@ -6,10 +6,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, HttpUrl, RedisDsn, ValidationError, model_validator
+from pydantic import Field, HttpUrl, RedisDsn, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "CACHE_"
+#: A shorter API key is guessable; API Gateway's own keys are at least 20 characters.
+MIN_API_KEY_LENGTH = 16
 
 
 class StoreKind(StrEnum):
@@ -35,6 +37,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=64, description="Largest request body.")
     body_read_timeout_s: float = Field(
         10.0, gt=0, description="Longest time a client may take to send its body."
+    )
+
+    # Authentication (off unless keys are set).
+    api_keys: SecretStr | None = Field(
+        None,
+        description="API keys, comma-separated (two while rotating); when set, the payload "
+        "routes answer 401 without one of them in x-api-key. Each at least 16 characters.",
+    )
+    operations_need_key: bool = Field(
+        False, description="With CACHE_API_KEYS: /ready and /metrics need a key too."
     )
 
     # Transformer.
@@ -149,6 +161,13 @@ class Settings(BaseSettings):
     )
 
     @property
+    def api_key_list(self) -> list[str]:
+        """The configured API keys (none: authentication is off)."""
+        if self.api_keys is None:
+            return []
+        return [key.strip() for key in self.api_keys.get_secret_value().split(",") if key.strip()]
+
+    @property
     def batch_size(self) -> int:
         """The transformer batch size in effect (see ``transformer_batch_size``)."""
         if self.transformer_batch_size is not None:
@@ -159,6 +178,20 @@ class Settings(BaseSettings):
     def _store_is_complete(self) -> Self:
         if self.store is StoreKind.DYNAMODB and not self.dynamodb_table:
             raise ValueError("CACHE_DYNAMODB_TABLE must be set when CACHE_STORE=dynamodb")
+        return self
+
+    @model_validator(mode="after")
+    def _api_keys_are_usable(self) -> Self:
+        # Never the keys themselves in a message: it goes to the terminal and the log.
+        keys = self.api_key_list
+        if self.api_keys is not None and not keys:
+            raise ValueError("CACHE_API_KEYS is set but holds no key")
+        if any(len(key) < MIN_API_KEY_LENGTH for key in keys):
+            raise ValueError(
+                f"CACHE_API_KEYS: every key must have at least {MIN_API_KEY_LENGTH} characters"
+            )
+        if self.operations_need_key and not keys:
+            raise ValueError("CACHE_OPERATIONS_NEED_KEY needs CACHE_API_KEYS")
         return self
 
     @model_validator(mode="after")

@@ -43,8 +43,11 @@ class ServedRoute(Route):
         return APIRoute(self.path, self.endpoint, methods=[self.method], **self.doc)
 
 
-def install_openapi(app: FastAPI) -> None:
-    """``app.openapi()`` from the app's routes, each ``ServedRoute`` by its description."""
+def install_openapi(
+    app: FastAPI, secure: Callable[[dict[str, Any]], None] = lambda document: None
+) -> None:
+    """``app.openapi()`` from the app's routes, each ``ServedRoute`` by its description;
+    ``secure`` adds what authentication the app requires."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -57,6 +60,7 @@ def install_openapi(app: FastAPI) -> None:
                     for route in app.routes
                 ],
             )
+            secure(app.openapi_schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -5,22 +5,30 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from ..caches.port import CacheTier
 from ..metrics import CONTENT_TYPE_LATEST, Metrics
 from ..stores.port import DurableStore
+from .api_keys import ApiKeys
 
 log = logging.getLogger(__name__)
 
 
 def install_operation_routes(
-    app: FastAPI, tiers: list[CacheTier | DurableStore], metrics: Metrics, *, timeout_s: float
+    app: FastAPI,
+    tiers: list[CacheTier | DurableStore],
+    metrics: Metrics,
+    *,
+    timeout_s: float,
+    keys: ApiKeys | None = None,
 ) -> None:
-    """``/health``, ``/ready`` (``tiers`` ends with the durable store) and ``/metrics``."""
+    """``/health``, ``/ready`` (``tiers`` ends with the durable store) and ``/metrics``; the
+    last two behind ``keys`` when given. ``/health`` stays open: a load balancer has no key."""
     store_name = tiers[-1].name
+    guarded = [Depends(keys.check)] if keys is not None else []
 
     @app.get("/health", summary="Liveness: the process answers (no I/O)")
     async def health() -> dict[str, str]:
@@ -28,6 +36,7 @@ def install_operation_routes(
 
     @app.get(
         "/ready",
+        dependencies=guarded,
         summary="Readiness: every configured tier answers, and the durable store takes a write",
         responses={503: {"description": "The durable store cannot be reached or written."}},
     )
@@ -43,7 +52,9 @@ def install_operation_routes(
             status, code = "ready", 200
         return JSONResponse({"status": status, "tiers": states}, status_code=code)
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @app.get(
+        "/metrics", dependencies=guarded, summary="Prometheus metrics", response_class=Response
+    )
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 

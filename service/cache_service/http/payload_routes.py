@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
@@ -14,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..service import PayloadService, Result
+from .api_keys import ApiKeys
 from .body import read_json_body
 from .contract import ID_PATTERN, ErrorResponse, PayloadLimits, PayloadResponse, parse_payload
 from .openapi import ServedRoute
@@ -31,6 +33,10 @@ COMPUTED_NOW = "Computed now (X-Cache: MISS)."
 RETRY_LATER_DOC = error_doc("A tier is unavailable or the work is held elsewhere; see Retry-After.")
 
 
+def _open(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[..., Any]:
+    return endpoint
+
+
 class PayloadRoutes:
     """The payload routes, holding the objects they need (no globals, no lookups per request)."""
 
@@ -41,7 +47,9 @@ class PayloadRoutes:
         *,
         max_body_bytes: int,
         body_read_timeout_s: float,
+        keys: ApiKeys | None = None,
     ) -> None:
+        self._keys = keys
         self._service = service
         self._limits = limits
         self._max_body_bytes = max_body_bytes
@@ -49,11 +57,12 @@ class PayloadRoutes:
         self._id_pattern = re.compile(ID_PATTERN)
 
     def routes(self) -> list[ServedRoute]:
-        """Both routes, with their OpenAPI descriptions."""
+        """Both routes, with their OpenAPI descriptions; behind the API keys when there are."""
+        guard = self._keys.guard if self._keys is not None else _open
         return [
             ServedRoute(
                 "/payload",
-                self.post_payload,
+                guard(self.post_payload),
                 method="POST",
                 status_code=201,
                 response_model=PayloadResponse,
@@ -78,7 +87,7 @@ class PayloadRoutes:
             ),
             ServedRoute(
                 "/payload/{id}",
-                self.get_payload,
+                guard(self.get_payload),
                 method="GET",
                 response_model=PayloadResponse,
                 summary="The stored result for an id",

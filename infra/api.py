@@ -121,13 +121,48 @@ class PublicApi(Construct):
         )
         root = self.api.root
         payload = root.add_resource("payload")
-        payload.add_method("POST", proxy)
-        payload.add_resource("{id}").add_method(
+        # API Gateway checks the key before its cache: a cached answer needs a key as well.
+        keyed = config.api_keys
+        post = payload.add_method("POST", proxy, api_key_required=keyed)
+        get = payload.add_resource("{id}").add_method(
             "GET",
             cached_by_id,
             request_parameters={ID_PARAMETER: True, IF_NONE_MATCH: False},
             request_validator=validator,
+            api_key_required=keyed,
         )
+        self.api_key: apigw.IApiKey | None = None
+        if keyed:
+            plan = self.api.add_usage_plan(
+                "UsagePlan",
+                description="cache-service: each key's rate, burst and daily quota",
+                throttle=apigw.ThrottleSettings(
+                    rate_limit=config.api_key_rate, burst_limit=config.api_key_burst
+                ),
+                quota=apigw.QuotaSettings(
+                    limit=config.api_key_quota_per_day, period=apigw.Period.DAY
+                ),
+                api_stages=[
+                    apigw.UsagePlanPerApiStage(
+                        api=self.api,
+                        stage=self.api.deployment_stage,
+                        throttle=[
+                            apigw.ThrottlingPerMethod(
+                                method=method,
+                                throttle=apigw.ThrottleSettings(
+                                    rate_limit=config.api_key_rate,
+                                    burst_limit=config.api_key_burst,
+                                ),
+                            )
+                            for method in (post, get)
+                        ],
+                    )
+                ],
+            )
+            self.api_key = self.api.add_api_key(
+                "ApiKey", description="cache-service: the stack's first key"
+            )
+            plan.add_api_key(self.api_key)
         for path in PLAIN_ROUTES:
             root.add_resource(path).add_method("GET", proxy)
         self.url = self.api.url
@@ -145,8 +180,10 @@ class PublicApi(Construct):
         self.stage.node.add_dependency(self.execution_logs)
 
         public = (
-            "The HTTP contract is a public, unauthenticated API (as the service is anywhere "
-            "else); stage throttling bounds what one caller can spend."
+            "With -c api_keys=true the payload routes need an API key, and a usage plan limits "
+            "each key's rate, burst and daily quota; without it the contract is public (as the "
+            "service is anywhere by default) and stage throttling, shared by every caller, is "
+            "the only bound. Callers are machines: no Cognito user pool or IAM signing."
         )
         acknowledge(self.api, "AwsSolutions-APIG4", public)
         acknowledge(self.api, "AwsSolutions-COG4", public)

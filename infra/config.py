@@ -107,6 +107,12 @@ class ServiceConfig:
     warm_schedule: str | None = None
     #: How many of the most-read payloads each scheduled refill loads into Redis.
     warm_hot: int = 1000
+    #: API keys on the payload routes, with a usage plan limiting each key (rate, burst and a
+    #: daily quota); the stack creates one key, and more are added to the plan by hand.
+    api_keys: bool = False
+    api_key_rate: int = 50
+    api_key_burst: int = 100
+    api_key_quota_per_day: int = 1_000_000
 
     def __post_init__(self) -> None:
         checks = [
@@ -145,6 +151,13 @@ class ServiceConfig:
                 "fields",
             ),
             (self.warm_hot >= 1, "warm_hot", "at least 1"),
+            (
+                0 < self.api_key_rate <= self.throttle_rate
+                and 0 < self.api_key_burst <= self.throttle_burst,
+                "api_key_*",
+                "positive and within the stage's throttle_rate and throttle_burst",
+            ),
+            (self.api_key_quota_per_day > 0, "api_key_quota_per_day", "positive"),
             (0 <= self.nat_gateways <= 2, "nat_gateways", "0..2 (one per availability zone)"),
             (
                 self.transformer_url is None or self.nat_gateways > 0,

@@ -96,6 +96,13 @@ class CacheServiceStack(Stack):
         CfnOutput(
             self, "AlarmTopic", value=alarms.topic.topic_arn, description="alarm notifications"
         )
+        if api.api_key is not None:
+            CfnOutput(
+                self,
+                "ApiKeyId",
+                value=api.api_key.key_id,
+                description="aws apigateway get-api-key --api-key <this id> --include-value",
+            )
 
 
 def service_environment(config: ServiceConfig, table_name: str, redis_url: str) -> dict[str, str]:

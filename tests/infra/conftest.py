@@ -99,6 +99,10 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
             "warm_max_concurrency": "5",
             "warm_schedule": "rate(15 minutes)",
             "warm_hot": "250",
+            "api_keys": "true",
+            "api_key_rate": "7",
+            "api_key_burst": "9",
+            "api_key_quota_per_day": "5000",
         },
     )
 

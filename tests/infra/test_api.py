@@ -200,3 +200,49 @@ def test_outputs_name_the_api_url_table_cache_endpoint_and_alarm_topic(stack: Sy
     stack.template.has_output(
         "CacheEndpoint", {"Value": {"Fn::Join": ["", Match.array_with(["rediss://"])]}}
     )
+
+
+def _methods(stack: Synth) -> dict[str, dict[str, Any]]:
+    """Each method by ``VERB /path`` (API Gateway keeps the path as a chain of resources)."""
+    resources = stack.resources("AWS::ApiGateway::Resource")
+
+    def path(ref: Any) -> str:
+        if not isinstance(ref, dict) or "Ref" not in ref:
+            return ""
+        parent = resources[ref["Ref"]]["Properties"]
+        return f"{path(parent['ParentId'])}/{parent['PathPart']}"
+
+    return {
+        f"{m['Properties']['HttpMethod']} {path(m['Properties']['ResourceId'])}": m["Properties"]
+        for m in stack.resources("AWS::ApiGateway::Method").values()
+    }
+
+
+def test_no_api_key_or_usage_plan_by_default(stack: Synth) -> None:
+    assert stack.resources("AWS::ApiGateway::ApiKey") == {}
+    assert stack.resources("AWS::ApiGateway::UsagePlan") == {}
+    assert not any(m.get("ApiKeyRequired") for m in _methods(stack).values())
+
+
+def test_with_api_keys_the_payload_routes_need_one_and_health_does_not(variant: Synth) -> None:
+    methods = _methods(variant)
+    assert methods["POST /payload"]["ApiKeyRequired"] is True
+    assert methods["GET /payload/{id}"]["ApiKeyRequired"] is True
+    for open_path in ("/health", "/ready", "/docs", "/openapi.json"):
+        assert not methods[f"GET {open_path}"].get("ApiKeyRequired"), open_path
+
+
+def test_the_usage_plan_limits_each_key_by_rate_burst_and_daily_quota(variant: Synth) -> None:
+    ((_, plan),) = variant.resources("AWS::ApiGateway::UsagePlan").items()
+    properties = plan["Properties"]
+    assert properties["Throttle"] == {"RateLimit": 7, "BurstLimit": 9}
+    assert properties["Quota"] == {"Limit": 5000, "Period": "DAY"}
+    (stage,) = properties["ApiStages"]
+    assert set(stage["Throttle"]) == {"/payload/POST", "/payload/{id}/GET"}
+
+
+def test_the_stacks_key_is_in_the_plan_and_its_id_an_output(variant: Synth) -> None:
+    (key,) = variant.resources("AWS::ApiGateway::ApiKey")
+    ((_, link),) = variant.resources("AWS::ApiGateway::UsagePlanKey").items()
+    assert link["Properties"]["KeyId"] == {"Ref": key}
+    assert variant.json["Outputs"]["ApiKeyId"]["Value"] == {"Ref": key}

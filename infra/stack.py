@@ -117,6 +117,9 @@ def service_environment(config: ServiceConfig, table_name: str, redis_url: str) 
         "CACHE_CLAIM_TTL_S": str(config.claim_ttl_s),
         "CACHE_CLAIM_WAIT_S": str(config.claim_wait_s),
     }
+    if config.cache_ttl_s > 0:
+        # The stage cache replays GET /payload/{id} answers: nothing of one request in them.
+        environment["CACHE_SHARED_CACHE"] = "true"
     if config.transformer_url:
         environment["CACHE_TRANSFORMER_URL"] = config.transformer_url
     if config.transformer_id:

@@ -5,7 +5,8 @@ the way the CDK stack bundles them, starts one execution environment (``lambda_r
 turns every request under ``/prod`` into an API Gateway REST proxy event, as the deployed
 stage does, so ``cache-cli -h http://127.0.0.1:3000/prod`` exercises the real handler in the
 real runtime client. Like API Gateway it answers 403 outside the stage, 502 when the function
-fails and 504 when it does not answer in time; unlike it, it forwards every path under the
+fails and 504 when it does not answer in time, and keeps ``GET /payload/{id}`` answers for the
+stack's stage-cache TTL (``--cache-ttl``); unlike it, it forwards every path under the
 stage and serves one request at a time (one execution environment, no scaling out).
 The function gets the caller's ``CACHE_*`` and ``AWS_*`` variables; the store defaults to
 ``memory``, as in the Dockerfile.
@@ -17,12 +18,13 @@ import argparse
 import asyncio
 import base64
 import os
+import re
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -110,13 +112,26 @@ def http_response(answer: dict[str, Any]) -> Response:
     return response
 
 
+#: The one method the stack's stage caches (``infra.api.CACHED_METHOD``).
+CACHED = re.compile(r"^/payload/[^/]+$")
+#: This harness's own mark on a replayed answer; API Gateway counts hits in CloudWatch instead.
+REPLAY_HEADER = "x-local-stage-cache"
+
+
 @dataclass
 class LambdaFront:
-    """The stage: requests in, one execution environment behind, restarted if it dies."""
+    """The stage: requests in, one execution environment behind, restarted if it dies.
+
+    With ``cache_ttl_s``, ``GET /payload/{id}`` answers are kept and replayed as the stack's
+    stage cache does: whatever the function answered, headers included, keyed by the path and
+    ``If-None-Match``. Every answer carries its own ``x-amzn-RequestId``, replays too.
+    """
 
     api: RuntimeApi
     function: LambdaFunction
     stage: str
+    cache_ttl_s: float = 0.0
+    _cache: dict[tuple[str, str | None], tuple[float, dict[str, Any]]] = field(default_factory=dict)
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/{path:path}", self.handle, methods=_METHODS)])
@@ -125,27 +140,48 @@ class LambdaFront:
         path = request.url.path
         if not (path == f"/{self.stage}" or path.startswith(f"/{self.stage}/")):
             return JSONResponse({"message": "Missing Authentication Token"}, status_code=403)
+        request_id = str(uuid.uuid4())
+        key = (path, request.headers.get("if-none-match"))
+        cacheable = (
+            self.cache_ttl_s > 0
+            and request.method == "GET"
+            and CACHED.match(path[len(self.stage) + 1 :]) is not None
+        )
+        if cacheable and (kept := self._cache.get(key)) and kept[0] > time.monotonic():
+            return _with_request_id(http_response(kept[1]), request_id, replayed=True)
         if not self.function.running:  # the last one crashed: a new cold start
             await self.function.start()
         event = rest_event(request, await request.body(), self.stage)
+        event["requestContext"]["requestId"] = request_id
         try:
             answer = await self.function.invoke(event)
         except InvocationTimeout:
             return JSONResponse({"message": "Endpoint request timed out"}, status_code=504)
         except InvocationFailed:
             return JSONResponse({"message": "Internal server error"}, status_code=502)
-        return http_response(answer)
+        if cacheable:
+            self._cache[key] = (time.monotonic() + self.cache_ttl_s, answer)
+        return _with_request_id(http_response(answer), request_id, replayed=False)
+
+
+def _with_request_id(response: Response, request_id: str, *, replayed: bool) -> Response:
+    response.headers["x-amzn-RequestId"] = request_id
+    if replayed:
+        response.headers[REPLAY_HEADER] = "hit"
+    return response
 
 
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-async def serve(host: str, port: int, stage: str, timeout_s: float) -> None:
+async def serve(host: str, port: int, stage: str, timeout_s: float, cache_ttl_s: float) -> None:
     with tempfile.TemporaryDirectory(prefix="lambda-task-") as task:
-        await _serve(build_assets(Path(task)), host, port, stage, timeout_s)
+        await _serve(build_assets(Path(task)), host, port, stage, timeout_s, cache_ttl_s)
 
 
-async def _serve(assets: LambdaAssets, host: str, port: int, stage: str, timeout_s: float) -> None:
+async def _serve(
+    assets: LambdaAssets, host: str, port: int, stage: str, timeout_s: float, cache_ttl_s: float
+) -> None:
     environment = {
         key: value for key, value in os.environ.items() if key.startswith(("CACHE_", "AWS_"))
     }
@@ -154,9 +190,11 @@ async def _serve(assets: LambdaAssets, host: str, port: int, stage: str, timeout
     stack = ServiceConfig()
     environment.setdefault("CACHE_CLAIM_TTL_S", str(stack.claim_ttl_s))
     environment.setdefault("CACHE_CLAIM_WAIT_S", str(stack.claim_wait_s))
+    if cache_ttl_s > 0:  # as the stack sets it behind its stage cache
+        environment.setdefault("CACHE_SHARED_CACHE", "true")
     api = await RuntimeApi(timeout_s=timeout_s).start()
     function = await LambdaFunction(assets, HANDLER, api, environment).start()
-    front = LambdaFront(api, function, stage)
+    front = LambdaFront(api, function, stage, cache_ttl_s)
     config = uvicorn.Config(front.app(), host=host, port=port, log_level="info", lifespan="off")
     print(f"cache-service on the Lambda runtime client: http://{host}:{port}/{stage}", flush=True)
     try:
@@ -172,9 +210,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--stage", default="prod", help="API Gateway stage (the path prefix)")
     parser.add_argument("--timeout", type=float, default=28.0, help="function timeout, seconds")
+    parser.add_argument(
+        "--cache-ttl",
+        type=float,
+        default=float(ServiceConfig().cache_ttl_s),
+        help="stage cache TTL for GET /payload/{id}, seconds, as the stack's (0: none)",
+    )
     args = parser.parse_args(argv)
     try:
-        asyncio.run(serve(args.host, args.port, args.stage, args.timeout))
+        asyncio.run(serve(args.host, args.port, args.stage, args.timeout, args.cache_ttl))
     except Python312Missing as exc:
         print(f"lambda_front: {exc}", file=sys.stderr)
         return 2

@@ -245,6 +245,7 @@ def create_app(settings: Settings | None = None, spans: Spans | None = None) -> 
         max_body_bytes=settings.max_body_bytes,
         body_read_timeout_s=settings.body_read_timeout_s,
         keys=keys,
+        shared_cache=settings.shared_cache,
     )
     # First in the table: the hit paths are matched before anything else. Registered on the
     # app itself: ``include_router`` adds a routing indirection per request that the
@@ -266,5 +267,9 @@ def create_app(settings: Settings | None = None, spans: Spans | None = None) -> 
 
     install_openapi(app, secure)
     install_failure_handlers(app)
-    app.add_middleware(ObserveRequests, metrics=components.metrics)
+    app.add_middleware(
+        ObserveRequests,
+        metrics=components.metrics,
+        replayed=frozenset({"/payload/{id}"}) if settings.shared_cache else frozenset(),
+    )
     return app

@@ -49,6 +49,14 @@ class Settings(BaseSettings):
         False, description="With CACHE_API_KEYS: /ready and /metrics need a key too."
     )
 
+    # What sits in front.
+    shared_cache: bool = Field(
+        False,
+        description="A shared cache in front (API Gateway's stage cache, a CDN) replays "
+        "GET /payload/{id} answers to other clients: they then carry nothing of one request "
+        "(no X-Request-ID, no X-Cache-Tier).",
+    )
+
     # Transformer.
     transformer_url: HttpUrl | None = Field(
         None, description="HTTP transformer endpoint; unset = simulated upper-casing."

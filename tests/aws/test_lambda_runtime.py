@@ -111,3 +111,23 @@ async def test_a_process_that_dies_fails_its_invocation_instead_of_hanging(
     finally:
         await function.stop()
         await api.stop()
+
+
+def test_a_stage_cached_get_carries_nothing_of_another_callers_request(front: str) -> None:
+    """The stage cache replays an answer, headers included, to later callers: a GET by id
+    carries no X-Request-ID and no X-Cache-Tier from the function; each caller gets its own
+    x-amzn-RequestId from the stage. A POST, never cached, still echoes the caller's id."""
+    payload = {"list_1": ["stage"], "list_2": ["cached"]}
+    with httpx.Client(timeout=30) as client:
+        posted = client.post(f"{front}/payload", json=payload, headers={"X-Request-ID": "poster"})
+        url = f"{front}/payload/{posted.json()['id']}"
+        first = client.get(url, headers={"X-Request-ID": "first-caller"})
+        second = client.get(url, headers={"X-Request-ID": "second-caller"})
+
+    assert posted.headers["x-request-id"] == "poster"
+    assert second.headers.get("x-local-stage-cache") == "hit"  # replayed, not invoked
+    assert second.json() == first.json()
+    for answer in (first, second):
+        assert "x-request-id" not in answer.headers
+        assert "x-cache-tier" not in answer.headers
+    assert first.headers["x-amzn-requestid"] != second.headers["x-amzn-requestid"]

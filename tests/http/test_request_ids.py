@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 
+from cache_service.app import create_app
+from cache_service.settings import Settings
 from tests.http.conftest import Api, open_api, service_log
 from tests.support.transformer_server import DENIAL, TransformerServer
 
@@ -83,3 +86,22 @@ async def test_a_store_failure_hides_the_file_path_from_the_client(tmp_path: Pat
     assert str(tmp_path) not in post.text + ready.text
     log = service_log(tmp_path)
     assert any("[r-503]" in line and str(tmp_path) in line for line in log.splitlines())
+
+
+async def test_behind_a_shared_cache_a_get_by_id_carries_nothing_of_its_request() -> None:
+    settings = Settings(store="memory", transformer_delay_ms=0, shared_cache=True)
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        posted = await client.post(
+            "/payload", json={"list_1": ["a"], "list_2": ["b"]}, headers={"X-Request-ID": "p"}
+        )
+        got = await client.get(f"/payload/{posted.json()['id']}", headers={"X-Request-ID": "g"})
+        missing = await client.get(f"/payload/{'0' * 64}", headers={"X-Request-ID": "m"})
+    await app.state.components.aclose()
+
+    assert posted.headers["x-request-id"] == "p"
+    assert "x-request-id" not in got.headers
+    assert "x-cache-tier" not in got.headers
+    assert got.headers["x-cache"] == "HIT"
+    assert "x-request-id" not in missing.headers

@@ -22,9 +22,14 @@ class ObserveRequests:
     (FastAPI routes only the methods they declare).
     """
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, replayed: frozenset[str] = frozenset()
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        #: Route templates whose GET answers a shared cache replays to other clients: no
+        #: request id on them, since it would reach callers it does not belong to.
+        self.replayed = replayed
         self._children: dict[tuple[str, str, int, str], tuple[Counter, Histogram, Dimensions]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -51,8 +56,9 @@ class ObserveRequests:
                 for name, value in headers:
                     if name.lower() == b"x-cache":
                         cache = value.decode("latin-1")
-                # A new list: the response object may own (and reuse) the one it sent.
-                message = {**message, "headers": [*headers, rid_header]}
+                if not (method == "GET" or head) or not self._replayed(scope):
+                    # A new list: the response object may own (and reuse) the one it sent.
+                    message = {**message, "headers": [*headers, rid_header]}
             elif head and message["type"] == "http.response.body":
                 message = {**message, "body": b""}
             await send(message)
@@ -73,6 +79,10 @@ class ObserveRequests:
             tally = self.metrics.tally
             if tally is not None:
                 tally.add("Requests", dimensions)
+
+    def _replayed(self, scope: Scope) -> bool:
+        route = scope.get("route")
+        return route is not None and getattr(route, "path", None) in self.replayed
 
     def _bind(
         self, method: str, template: str, status: int, cache: str

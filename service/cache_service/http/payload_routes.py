@@ -48,8 +48,10 @@ class PayloadRoutes:
         max_body_bytes: int,
         body_read_timeout_s: float,
         keys: ApiKeys | None = None,
+        shared_cache: bool = False,
     ) -> None:
         self._keys = keys
+        self._shared_cache = shared_cache
         self._service = service
         self._limits = limits
         self._max_body_bytes = max_body_bytes
@@ -137,6 +139,8 @@ class PayloadRoutes:
             return JSONResponse({"detail": f"no payload with id {id_}"}, status_code=404)
         etag = f'"{result.id}"'
         headers = {"ETag": etag, "Cache-Control": IMMUTABLE, **_cache_headers(result)}
+        if self._shared_cache:  # replayed to others: the tier was this request's alone
+            headers.pop("X-Cache-Tier", None)
         if _matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
         return _payload_response(result, status=200, headers=headers)

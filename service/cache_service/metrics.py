@@ -5,11 +5,24 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "NAMESPACE", "Dimensions", "Metrics", "Tally"]
+__all__ = ["CONTENT_TYPE_LATEST", "EMF_METRICS", "NAMESPACE", "Dimensions", "Metrics", "Tally"]
 
 #: The CloudWatch namespace of the service's metrics wherever they are exported as EMF: the
 #: stack sets it, and a Lambda run without it (sam local, docker run) uses the same one.
 NAMESPACE = "CacheService"
+
+#: Every metric the service exports as EMF on Lambda, with the dimensions it carries besides
+#: ``service``. The stack's dashboard and alarms name only these (tests/infra checks both ways).
+EMF_METRICS: dict[str, tuple[str, ...]] = {
+    "Requests": ("route", "status", "cache"),
+    "TierLookups": ("tier", "outcome"),
+    "TransformerCalls": ("outcome",),
+    "TransformerStrings": (),
+    "SingleFlightWaits": ("kind",),
+    "ClaimsLapsed": (),
+    "DamagedValues": (),
+    "ColdStart": (),
+}
 
 #: A metric's dimensions as (name, value) pairs, in a fixed order: a key for ``Tally``.
 Dimensions = tuple[tuple[str, str], ...]

@@ -42,9 +42,8 @@ class EmfExport:
     """Writes what ``Metrics`` counted during an invocation as EMF documents, one per metric
     and dimension set that moved, from the tally kept where the counting happens.
 
-    Names and dimensions: ``Requests`` (route, status, cache), ``TransformerCalls`` (outcome),
-    ``TransformerStrings``, ``SingleFlightWaits`` (kind), ``ClaimsLapsed``, ``DamagedValues``,
-    ``ColdStart``; every document also carries the ``service`` dimension. The documents are
+    Names and dimensions: ``metrics.EMF_METRICS``; every document also carries the ``service``
+    dimension. The documents are
     the ones Powertools' ``single_metric`` writes (one dimension set each), written directly:
     building them through it cost a warm hit more than the app itself.
     """

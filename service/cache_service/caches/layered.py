@@ -28,6 +28,8 @@ class LayeredStore:
         # Bound once: ``labels()`` takes a lock and a dict lookup on every call.
         self._hits = {t.name: metrics.tier_lookups.labels(t.name, "hit") for t in self.tiers}
         self._misses = {t.name: metrics.tier_lookups.labels(t.name, "miss") for t in self.tiers}
+        self._hit_dims = {t.name: (("tier", t.name), ("outcome", "hit")) for t in self.tiers}
+        self._miss_dims = {t.name: (("tier", t.name), ("outcome", "miss")) for t in self.tiers}
 
     @property
     def tiers(self) -> list[CacheTier | DurableStore]:
@@ -38,15 +40,15 @@ class LayeredStore:
         for depth, cache in enumerate(self._caches):
             value = (await self._cache_get(cache, (key,))).get(key)
             if value is not None:
-                self._hits[cache.name].inc()
+                self._record(cache.name, 1, 0)
                 await self._backfill(self._caches[:depth], {key: value})
                 return value, cache.name
-            self._misses[cache.name].inc()
+            self._record(cache.name, 0, 1)
         value = (await self._store.get_many((key,), consistent=consistent)).get(key)
         if value is None:
-            self._misses[self._store.name].inc()
+            self._record(self._store.name, 0, 1)
             return None
-        self._hits[self._store.name].inc()
+        self._record(self._store.name, 1, 0)
         await self._backfill(self._caches, {key: value})
         return value, self._store.name
 
@@ -100,7 +102,12 @@ class LayeredStore:
         )
 
     def _record(self, tier: str, hits: int, misses: int) -> None:
+        tally = self._metrics.tally  # set on Lambda only: EMF's TierLookups (tier, outcome)
         if hits:
             self._hits[tier].inc(hits)
+            if tally is not None:
+                tally.add("TierLookups", self._hit_dims[tier], hits)
         if misses:
             self._misses[tier].inc(misses)
+            if tally is not None:
+                tally.add("TierLookups", self._miss_dims[tier], misses)

@@ -1,9 +1,11 @@
-"""``cache-service``: serve the API (serving.py); ``cache-service create-table`` for DynamoDB."""
+"""``cache-service``: serve the API (serving.py); ``cache-service create-table`` for DynamoDB;
+``cache-service warm --hot N`` to refill Redis with the most-read payloads."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Sequence
 
@@ -30,7 +32,24 @@ def _parser() -> argparse.ArgumentParser:
         "create-table",
         help="create CACHE_DYNAMODB_TABLE (on-demand, TTL) for local use; no-op if it exists",
     )
+    warm = commands.add_parser(
+        "warm", help="fill the shared cache (Redis) from the durable store; prints one JSON line"
+    )
+    warm.add_argument(
+        "--hot",
+        type=_at_least_one,
+        metavar="N",
+        required=True,
+        help="load the N most-read payloads (the hot set the service records in Redis)",
+    )
     return parser
+
+
+def _at_least_one(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
 
 
 def create_table(settings: Settings) -> int:
@@ -60,6 +79,46 @@ def create_table(settings: Settings) -> int:
     return 0
 
 
+def warm_hot(settings: Settings, n: int) -> int:
+    """Refill Redis with the ``n`` most-read payloads; one JSON summary line on stdout."""
+    if settings.redis_url is None or not settings.hot_set_size:
+        print(
+            "warm --hot: the hot set lives in Redis: set CACHE_REDIS_URL (and keep "
+            "CACHE_HOT_SET_SIZE above 0)",
+            file=sys.stderr,
+        )
+        return 2
+    from .app import build_components
+    from .refill import RefillReport, refill_hot
+
+    components = build_components(settings)
+    redis = next(cache for cache in components.caches if cache.name == "redis")
+    hot_set = components.hot_set
+    assert hot_set is not None  # Built whenever Redis is set and the size is above 0.
+    report = RefillReport(asked=n)
+
+    async def run() -> None:
+        try:
+            await refill_hot(
+                hot_set,
+                components.store,
+                redis,
+                n,
+                wait_s=settings.hot_flush_s + 0.5,
+                report=report,
+            )
+        finally:
+            await components.aclose()
+
+    try:
+        asyncio.run(run())
+    except Exception as exc:  # One line for the operator, not a traceback.
+        report.error = f"{type(exc).__name__}: {exc}"
+        print(f"warm --hot: {report.error}", file=sys.stderr)
+    print(json.dumps(report.as_dict()))
+    return 0 if report.error is None else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -69,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "create-table":
         return create_table(settings)
+    if args.command == "warm":
+        return warm_hot(settings, args.hot)
 
     from .app import create_app
     from .http.server import serve

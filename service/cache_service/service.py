@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .caches.layered import LayeredStore
+from .caches.reads import NoRecording, ReadRecorder
 from .coordination.singleflight import SingleFlight
 from .errors import TransformerError, TransformerOutputTooLarge
 from .metrics import Metrics
@@ -44,8 +45,10 @@ class PayloadService:
         transformer_batch_size: int,
         max_output_bytes_per_string: int,
         max_output_bytes_per_payload: int,
+        reads: ReadRecorder | None = None,
     ) -> None:
         self._transformer = transformer
+        self._reads = reads or NoRecording()
         self._store = store
         self._flight = flight
         self._metrics = metrics
@@ -63,6 +66,7 @@ class PayloadService:
         if found is None:
             return None
         output, tier = found
+        self._reads.record(id_)
         return Result(id_, output, created=False, tier=tier)
 
     async def submit(
@@ -78,6 +82,7 @@ class PayloadService:
         found = await self._store.get(key)
         if found is not None:
             output, tier = found
+            self._reads.record(id_)
             return Result(id_, output, created=False, tier=tier)
 
         async def make(keys: list[str]) -> dict[str, str]:
@@ -85,6 +90,7 @@ class PayloadService:
 
         settled = await self._flight.settle([key], make, deadline=deadline)
         await self._store.remember(settled.values)
+        self._reads.record(id_)  # Made now, read next: it counts toward the hot set too.
         return Result(id_, settled.values[key], created=key in settled.created)
 
     async def _output(

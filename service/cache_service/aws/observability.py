@@ -44,9 +44,10 @@ class EmfExport:
 
     Names and dimensions: ``Requests`` (route, status, cache), ``TransformerCalls`` (outcome),
     ``TransformerStrings``, ``SingleFlightWaits`` (kind), ``ClaimsLapsed``, ``DamagedValues``,
-    ``ColdStart``; every document also carries the ``service`` dimension. The documents are
-    the ones Powertools' ``single_metric`` writes (one dimension set each), written directly:
-    building them through it cost a warm hit more than the app itself.
+    ``HotSetFlushes`` (outcome), ``HotSetDropped``, ``ColdStart``; every document also carries
+    the ``service`` dimension. The documents are the ones Powertools' ``single_metric`` writes
+    (one dimension set each), written directly: building them through it cost a warm hit more
+    than the app itself.
     """
 
     def __init__(self, metrics: Metrics, *, namespace: str, service: str) -> None:

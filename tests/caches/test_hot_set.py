@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-import redis
 
 from cache_service.breaker import CircuitBreaker
 from cache_service.caches.hot_set import HotSet
@@ -80,15 +79,6 @@ def raw(redis_target: Any) -> Iterator[Any]:
     client = redis_target.client()
     yield client
     client.close()
-
-
-def flushall(redis_target: Any) -> None:
-    """FLUSHALL on every node: what an operator's FLUSHALL or a failover leaves."""
-    ports = getattr(redis_target, "ports", None) or [redis_target.port]
-
-    for port in ports:
-        with redis.Redis(port=port) as node:
-            node.flushall()
 
 
 def record(hot: HotSet, reads: dict[str, int]) -> None:
@@ -179,7 +169,7 @@ async def test_after_a_flushall_the_next_flushes_put_every_process_counts_back(
     record(two, {"a": 1, "c": 3})
     assert [await one.flush(), await two.flush()] == [True, True]
     before = await one.top(10)
-    flushall(redis_target)
+    redis_target.flushall()
     assert await one.top(10) == []
     record(one, {"b": 1})  # One process has new reads, the other none: both count again.
     assert [await one.flush(), await two.flush()] == [True, True]
@@ -196,7 +186,7 @@ async def test_a_lost_previous_generation_is_put_back_too(
     clock.now += H + H / 2  # Half through the next generation: the old one weighs half.
     record(hot, {"new": 1})
     assert await hot.flush()
-    flushall(redis_target)
+    redis_target.flushall()
     assert await hot.flush()
     assert await hot.top(10) == [("old", 3.0), ("new", 1.0)]
 

@@ -1,0 +1,80 @@
+"""``cache-service warm --hot N``: after a FLUSHALL, the most-read payloads come back into
+Redis from the durable store, and a fresh process reads them from Redis again."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cache_service.__main__ import main
+from tests.conftest import Services
+
+
+@pytest.fixture(params=["standalone", "cluster"])
+def redis_target(request: pytest.FixtureRequest) -> Any:
+    name = "redis_server" if request.param == "standalone" else "redis_cluster"
+    return request.getfixturevalue(name)
+
+
+def warm(env: dict[str, str], n: int, workdir: Path) -> subprocess.CompletedProcess[str]:
+    """``cache-service warm --hot n`` as an operator runs it, with only ``env``'s settings."""
+    command = [sys.executable, "-m", "cache_service", "warm", "--hot", str(n)]
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith("CACHE_")}
+    return subprocess.run(
+        command,
+        env=inherited | env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_warm_hot_refills_redis_with_the_most_read_payloads_after_a_flushall(
+    services: Services, redis_target: Any, redis_prefix: str, tmp_path: Path
+) -> None:
+    env = {
+        "CACHE_REDIS_URL": redis_target.url,
+        "CACHE_REDIS_CLUSTER": str(type(redis_target).__name__ == "RedisCluster").lower(),
+        "CACHE_REDIS_PREFIX": redis_prefix,
+        "CACHE_SQLITE_PATH": str(tmp_path / "cache.db"),
+        "CACHE_TRANSFORMER_DELAY_MS": "0",
+        "CACHE_HOT_FLUSH_S": "0.2",
+    }
+    first = services.start(env)
+    documents = [{"list_1": [uuid.uuid4().hex], "list_2": ["b"]} for _ in range(5)]
+    ids = [httpx.post(f"{first.url}/payload", json=d).json()["id"] for d in documents]
+    hot, cold = ids[:3], ids[3:]
+    for id_ in hot * 2:  # Three reads each (the POST and two GETs) against one for the rest.
+        assert httpx.get(f"{first.url}/payload/{id_}").status_code == 200
+    redis_target.flushall()
+
+    warmed = warm(env, 3, tmp_path)
+
+    assert warmed.returncode == 0, warmed.stderr
+    summary = json.loads(warmed.stdout)
+    assert (summary["asked"], summary["hot"], summary["loaded"], summary["missing"]) == (3, 3, 3, 0)
+    fresh = services.start(env)  # An empty L1: every hit comes from Redis or the store.
+    tiers = {id_: httpx.get(f"{fresh.url}/payload/{id_}").headers["x-cache-tier"] for id_ in ids}
+    assert [tiers[id_] for id_ in hot] == ["redis"] * 3
+    assert [tiers[id_] for id_ in cold] == ["sqlite"] * 2  # FLUSHALL emptied Redis; warm did not
+
+
+def test_warm_hot_without_redis_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("CACHE_REDIS_URL", raising=False)
+    assert main(["warm", "--hot", "10"]) == 2
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    assert len(printed.err.strip().splitlines()) == 1
+    assert "CACHE_REDIS_URL" in printed.err

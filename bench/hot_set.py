@@ -2,8 +2,9 @@
 gives back after a FLUSHALL. Not a test: it measures and prints, it does not assert.
 
 1. Hit throughput with recording on ÷ the same build with recording off (CACHE_HOT_SET_SIZE=0),
-   both with Redis, GET and POST hits under wrk, the two servers interleaved per repeat and
-   alternating which goes first. Goal ≥ 0.97.
+   both with Redis, GET and POST hits under wrk: both servers up at once, each case run on one
+   then the other, the order alternating per repeat. Goal ≥ 0.97. Beside it, the server's CPU
+   time per hit (``/proc``), which other work on a shared machine disturbs far less.
 2. Reads of ``--ids`` payloads recorded through a running server (more reads for the first
    1,000), then FLUSHALL, then ``cache-service warm --hot 1000`` as an operator runs it, then a
    server with L1 off (a fresh process's view) GETs the 1,000: the share answered by Redis,
@@ -20,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -27,59 +29,115 @@ import tempfile
 import time
 import tracemalloc
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
-from bench.run import BRIEF, load, server, service
+from bench.run import BRIEF, SERVER_CPU, load, server, service
+from tests.support.processes import wait_for_http
 from tests.support.redis_process import RedisServer
 
 HOT = 1000
 
 
 def _spread(values: list[float]) -> str:
-    return f"median {statistics.median(values):.3f} (min {min(values):.3f}, max {max(values):.3f})"
+    shown = ", ".join(f"{v:.3f}" for v in values)
+    return f"median {statistics.median(values):.3f} ({shown})"
+
+
+@contextmanager
+def _server(env: dict[str, str], workdir: Path) -> Iterator[tuple[str, int]]:
+    """A service pinned to the server CPU (as ``bench.run.server``); its URL and pid."""
+    command, base, port = service(env, workdir)
+    pin = ["taskset", "-c", SERVER_CPU] if shutil.which("taskset") else []
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CACHE_")}
+    process = subprocess.Popen(
+        [*pin, *command],
+        env=environment | base | env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/health", process=process)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def recording_cost(redis_url: str, workdir: Path, repeats: int, seconds: int) -> None:
-    """Hit req/s with recording on ÷ off, same build, interleaved."""
+    """Hit req/s and server CPU per hit, recording on vs off, same build: both servers up at
+    once, each case run on one then the other, the order alternating per repeat."""
     body = json.dumps(BRIEF)
+    cases = [("GET", 1), ("POST", 1), ("GET", 64), ("POST", 64)]
+    rps: dict[tuple[str, int, str], list[float]] = {}
+    cpu: dict[tuple[str, int, str], list[float]] = {}
     ratios: dict[tuple[str, int], list[float]] = {}
-    rates: dict[tuple[str, int, str], list[float]] = {}
-    for repeat in range(repeats):
-        modes = ["off", "on"] if repeat % 2 == 0 else ["on", "off"]
-        measured: dict[tuple[str, int, str], float] = {}
-        for mode in modes:
-            env = {
-                "CACHE_REDIS_URL": redis_url,
-                "CACHE_REDIS_PREFIX": f"ab{uuid.uuid4().hex[:6]}:",
-                "CACHE_HOT_SET_SIZE": "10000" if mode == "on" else "0",
-            }
-            with server(*service(env, workdir)) as url:
-                posted = httpx.post(f"{url}/payload", json=BRIEF, timeout=30).json()
-                for connections in (1, 64):
-                    get = load(f"{url}/payload/{posted['id']}", connections, seconds)
-                    post = load(f"{url}/payload", connections, seconds, body)
-                    measured["GET", connections, mode] = get.requests_per_s
-                    measured["POST", connections, mode] = post.requests_per_s
-                    if mode == "on":  # The counts did reach Redis meanwhile.
-                        flushes = _metric(url, 'cache_hot_set_flushes_total{outcome="ok"}')
-                        assert flushes > 0, "no flush happened under load"
-        for (kind, connections, mode), rps in measured.items():
-            rates.setdefault((kind, connections, mode), []).append(rps)
-            if mode == "on":
-                ratio = rps / measured[kind, connections, "off"]
-                ratios.setdefault((kind, connections), []).append(ratio)
-        print(f"  repeat {repeat + 1}: " + ", ".join(f"{k}={v:,.0f}" for k, v in measured.items()))
-    print("\n| hit | c | off req/s (median) | on req/s (median) | on ÷ off per repeat | goal |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for (kind, connections), values in ratios.items():
-        off = statistics.median(rates[kind, connections, "off"])
-        on = statistics.median(rates[kind, connections, "on"])
+    cpu_ratios: dict[tuple[str, int], list[float]] = {}
+    envs = {
+        mode: {
+            "CACHE_REDIS_URL": redis_url,
+            "CACHE_REDIS_PREFIX": f"ab{uuid.uuid4().hex[:6]}:",
+            "CACHE_HOT_SET_SIZE": "10000" if mode == "on" else "0",
+        }
+        for mode in ("off", "on")
+    }
+    with _server(envs["off"], workdir) as off, _server(envs["on"], workdir) as on:
+        servers = {"off": off, "on": on}
+        ids = {
+            mode: httpx.post(f"{url}/payload", json=BRIEF, timeout=30).json()["id"]
+            for mode, (url, _) in servers.items()
+        }
+        for repeat in range(repeats):
+            modes = ["off", "on"] if repeat % 2 == 0 else ["on", "off"]
+            for kind, connections in cases:
+                seen: dict[str, tuple[float, float]] = {}
+                for mode in modes:
+                    url, pid = servers[mode]
+                    before = _cpu_s(pid)
+                    if kind == "GET":
+                        result = load(f"{url}/payload/{ids[mode]}", connections, seconds)
+                    else:
+                        result = load(f"{url}/payload", connections, seconds, body)
+                    used = _cpu_s(pid) - before
+                    per_hit_us = used / (result.requests_per_s * seconds) * 1e6
+                    seen[mode] = (result.requests_per_s, per_hit_us)
+                    rps.setdefault((kind, connections, mode), []).append(result.requests_per_s)
+                    cpu.setdefault((kind, connections, mode), []).append(per_hit_us)
+                ratios.setdefault((kind, connections), []).append(seen["on"][0] / seen["off"][0])
+                cpu_ratios.setdefault((kind, connections), []).append(
+                    seen["off"][1] / seen["on"][1]
+                )
+                print(
+                    f"  repeat {repeat + 1} {kind} c={connections}: off {seen['off'][0]:,.0f} "
+                    f"req/s {seen['off'][1]:.0f} us CPU/hit, on {seen['on'][0]:,.0f} req/s "
+                    f"{seen['on'][1]:.0f} us CPU/hit",
+                    flush=True,
+                )
+        flushes = _metric(on[0], 'cache_hot_set_flushes_total{outcome="ok"}')
+        print(f"  the recording server flushed {flushes:.0f} times meanwhile")
+    print(
+        "\n| hit | c | req/s off / on (medians) | on ÷ off req/s per repeat | "
+        "CPU µs per hit off / on (medians) | off ÷ on CPU per hit | goal |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for kind, connections in cases:
+        key = (kind, connections)
         print(
-            f"| {kind} | {connections} | {off:,.0f} | {on:,.0f} | {_spread(values)}; "
-            f"{', '.join(f'{v:.3f}' for v in values)} | ≥ 0.97 |"
+            f"| {kind} | {connections} | {statistics.median(rps[*key, 'off']):,.0f} / "
+            f"{statistics.median(rps[*key, 'on']):,.0f} | {_spread(ratios[key])} | "
+            f"{statistics.median(cpu[*key, 'off']):.0f} / {statistics.median(cpu[*key, 'on']):.0f}"
+            f" | {_spread(cpu_ratios[key])} | ≥ 0.97 |"
         )
 
 
@@ -192,29 +250,32 @@ def bounds(redis: RedisServer) -> None:
         for id_ in ids:
             hot.record(id_)
         pending, _ = tracemalloc.get_traced_memory()
-        times = []
-        for round_ in range(5):
+        assert await hot.flush()
+        flushed, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        # Wall time (mostly Redis running the script) and this process's CPU time (what the
+        # event loop, and so every request on it, waits for).
+        walls, cpus = [], []
+        for _ in range(5):
             for id_ in ids:
                 hot.record(id_)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             assert await hot.flush()
-            times.append(time.perf_counter() - started)
-            if round_ == 0:
-                flushed, _ = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+            walls.append((time.perf_counter() - started) * 1000)
+            cpus.append((time.process_time() - cpu) * 1000)
         one = []
         for _ in range(20):
             hot.record(ids[0])
             started = time.perf_counter()
             await hot.flush()
-            one.append(time.perf_counter() - started)
+            one.append((time.perf_counter() - started) * 1000)
         print(
             f"  10,000 distinct ids pending: {pending / 1e6:.2f} MB (the dict, ids shared with "
             f"the request); after a flush (pending emptied, own count kept): "
             f"{flushed / 1e6:.2f} MB"
         )
-        print(f"  flush of 10,000 ids: {_spread([t * 1000 for t in times])} ms")
-        print(f"  flush of 1 id: {_spread([t * 1000 for t in one])} ms")
+        print(f"  flush of 10,000 ids, wall ms: {_spread(walls)}; CPU ms: {_spread(cpus)}")
+        print(f"  flush of 1 id, wall ms: {_spread(one)}")
         await link.aclose()
 
     asyncio.run(run())

@@ -89,7 +89,7 @@ def warm_hot(settings: Settings, n: int) -> int:
         )
         return 2
     from .app import build_components
-    from .refill import RefillReport, refill_hot
+    from .refill import RESEED_MARGIN_S, RefillReport, refill_hot
 
     components = build_components(settings)
     redis = next(cache for cache in components.caches if cache.name == "redis")
@@ -104,7 +104,7 @@ def warm_hot(settings: Settings, n: int) -> int:
                 components.store,
                 redis,
                 n,
-                wait_s=settings.hot_flush_s + 0.5,
+                wait_s=settings.hot_flush_s + RESEED_MARGIN_S,
                 report=report,
             )
         finally:

@@ -18,6 +18,9 @@ from .stores.port import DurableStore
 
 #: Ids per store read and per Redis pipeline: one round trip each, of a bounded size.
 BATCH = 250
+#: How much longer than one flush interval to wait for an emptied hot set: the live
+#: processes' re-seeding flushes take a few Redis calls each.
+RESEED_MARGIN_S = 0.5
 
 
 @dataclass

@@ -48,7 +48,7 @@ class PayloadService:
         reads: ReadRecorder | None = None,
     ) -> None:
         self._transformer = transformer
-        self._reads = reads or NoRecording()
+        self._reads = reads if reads is not None else NoRecording()
         self._store = store
         self._flight = flight
         self._metrics = metrics

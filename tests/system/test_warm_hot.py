@@ -15,6 +15,12 @@ import httpx
 import pytest
 
 from cache_service.__main__ import main
+from cache_service.breaker import CircuitBreaker
+from cache_service.caches.hot_set import HotSet
+from cache_service.caches.redis import RedisCache
+from cache_service.redis_connection import UNREACHABLE, RedisConnection
+from cache_service.refill import RefillReport, refill_hot
+from cache_service.stores.memory import MemoryStore
 from tests.conftest import Services
 
 
@@ -78,3 +84,28 @@ def test_warm_hot_without_redis_is_a_usage_error(
     assert printed.out == ""
     assert len(printed.err.strip().splitlines()) == 1
     assert "CACHE_REDIS_URL" in printed.err
+
+
+async def test_a_hot_id_the_store_no_longer_has_is_counted_missing_and_the_rest_loaded(
+    redis_server: Any, redis_prefix: str
+) -> None:
+    breaker = CircuitBreaker("redis", cooldown_s=5, failures=UNREACHABLE)
+    link = RedisConnection(
+        redis_server.url, cluster=False, timeout_s=0.5, max_connections=4, breaker=breaker
+    )
+    hot_set = HotSet(link, prefix=redis_prefix, size=100, flush_s=1)
+    redis = RedisCache(link, prefix=redis_prefix, ttl_s=600)
+    store = MemoryStore()
+    try:
+        await store.claim(["payload:kept", "payload:also"], "t", 60)
+        await store.complete({"payload:kept": "K", "payload:also": "A"}, "t")
+        for id_ in ["kept", "gone", "also", "kept"]:
+            hot_set.record(id_)
+        assert await hot_set.flush()
+        report = RefillReport(asked=10)
+        await refill_hot(hot_set, store, redis, 10, wait_s=0, report=report)
+        assert (report.hot, report.loaded, report.missing) == (3, 2, 1)
+        found = await redis.get_many(["payload:kept", "payload:also", "payload:gone"])
+        assert found == {"payload:kept": "K", "payload:also": "A"}
+    finally:
+        await link.aclose()

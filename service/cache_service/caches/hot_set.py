@@ -141,7 +141,9 @@ class HotSet:
             except TimeoutError:
                 pass
             self._full.clear()
-            await self.flush()
+            # Shielded: cancelling the loop at shutdown must not lose a flush under way (its
+            # reads are out of ``pending`` by then); ``aclose`` waits for it, then sends the rest.
+            await asyncio.shield(self.flush())
 
     async def flush(self) -> bool:
         """Send the reads counted since the last flush; False when Redis failed.

@@ -1,5 +1,6 @@
-"""Alarms on what a caller feels: server errors, slow answers, refused invocations; and on
-warm work that failed for good."""
+"""Alarms on what a caller feels: server errors, slow answers, refused invocations; on warm
+work that failed for good; and on the causes under them: throttled tiers, a failing
+transformer."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from cache_service.metrics import NAMESPACE
+
 PERIOD = Duration.minutes(5)
 #: Share of requests answered 5xx (API Gateway's 5XXError averages to that share).
 SERVER_ERROR_RATE = 0.01
+#: Share of failed transformer calls (%) that raises its alarm.
+TRANSFORMER_ERROR_PERCENT = 5
 
 
 class Alarms(Construct):
@@ -85,6 +90,62 @@ class Alarms(Construct):
         self.alarms.append(alarm)
         self._notifies(alarm)
         return alarm
+
+    def watch_tiers(
+        self,
+        *,
+        table_throttles: cloudwatch.IMetric,
+        cache_throttles: cloudwatch.IMetric,
+        service: str,
+    ) -> list[cloudwatch.Alarm]:
+        """Alarms on what the tiers under the function refuse, and on a failing transformer:
+        causes, where the first three alarms show symptoms."""
+        errors, ok = (
+            cloudwatch.Metric(
+                namespace=NAMESPACE,
+                metric_name="TransformerCalls",
+                dimensions_map={"service": service, "outcome": outcome},
+                period=PERIOD,
+                statistic="Sum",
+            )
+            for outcome in ("error", "ok")
+        )
+        rate = cloudwatch.MathExpression(
+            expression="100 * FILL(errors, 0) / (FILL(errors, 0) + FILL(ok, 0))",
+            using_metrics={"errors": errors, "ok": ok},
+            label="transformer error rate (%)",
+            period=PERIOD,
+        )
+        added = [
+            self._above(
+                "TableThrottles",
+                table_throttles,
+                0,
+                periods=1,
+                description="DynamoDB throttled the store's requests (a hot key, or an account "
+                "limit): requests slow down and may answer 503.",
+            ),
+            self._above(
+                "CacheThrottles",
+                cache_throttles,
+                0,
+                periods=1,
+                description="ElastiCache throttled commands: the workload grew faster than the "
+                "serverless cache scales; hits fall through to DynamoDB meanwhile.",
+            ),
+            self._above(
+                "TransformerErrorRate",
+                rate,
+                TRANSFORMER_ERROR_PERCENT,
+                periods=2,
+                description=f"More than {TRANSFORMER_ERROR_PERCENT} % of transformer calls "
+                "failed, 10 minutes running: the paid dependency is failing.",
+            ),
+        ]
+        for alarm in added:
+            self.alarms.append(alarm)
+            self._notifies(alarm)
+        return added
 
     def _notifies(self, alarm: cloudwatch.Alarm) -> None:
         alarm.add_alarm_action(self._notify)

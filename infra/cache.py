@@ -42,7 +42,7 @@ class SharedCache(Construct):
         self.security_group.connections.allow_from(
             clients, ec2.Port.tcp(REDIS_PORT), "service function to the cache"
         )
-        name = f"{Stack.of(self).stack_name}-cache".lower()[:40]
+        self.name = name = f"{Stack.of(self).stack_name}-cache".lower()[:40]
         self.cache = elasticache.CfnServerlessCache(
             self,
             "Cache",

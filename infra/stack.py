@@ -20,7 +20,8 @@ from infra.alarms import Alarms
 from infra.api import PublicApi
 from infra.cache import SharedCache
 from infra.config import ServiceConfig
-from infra.function import ServiceFunction
+from infra.dashboard import Dashboard
+from infra.function import POWERTOOLS_ENVIRONMENT, ServiceFunction
 from infra.network import Network
 from infra.table import PayloadTable
 from infra.warm_worker import WarmWorker
@@ -82,6 +83,22 @@ class CacheServiceStack(Stack):
             environment=environment,
         )
         alarms.watch_dead_letters(warm.dead_letters)
+        service = POWERTOOLS_ENVIRONMENT["POWERTOOLS_SERVICE_NAME"]
+        dashboard = Dashboard(
+            self,
+            "Dashboard",
+            stage=api.stage,
+            function=function.function,
+            log_group=function.log_group,
+            table=table.table,
+            cache_name=cache.name,
+            service=service,
+        )
+        alarms.watch_tiers(
+            table_throttles=dashboard.table_throttles,
+            cache_throttles=dashboard.cache_throttles,
+            service=service,
+        )
 
         CfnOutput(self, "ApiUrl", value=api.url, description="cache-cli -h <this URL>")
         CfnOutput(self, "TableName", value=table.table.table_name)

@@ -1,5 +1,6 @@
 """``cache-service``: serve the API; ``warm FILE`` precomputes payloads (``--queue URL``: on
-AWS, through the warm worker's queue); ``create-table`` makes the DynamoDB table for local use."""
+AWS, through the warm worker's queue); ``warm --hot N`` refills Redis with the most-read
+payloads; ``create-table`` makes the DynamoDB table for local use."""
 
 from __future__ import annotations
 
@@ -39,9 +40,17 @@ def _parser() -> argparse.ArgumentParser:
         "tier holds in full transformer batches. stdout: one JSON line per input line "
         "(line, id, status: created|present|invalid|failed, error). stderr: progress on a "
         "terminal, then a summary. Exit 0 when every line is stored, 1 when some lines were "
-        "invalid or failed (the others are still done; a rerun resumes), 2 for usage errors.",
+        "invalid or failed (the others are still done; a rerun resumes), 2 for usage errors. "
+        "With --hot N instead of FILE: refill Redis with the N most-read payloads.",
     )
-    warm.add_argument("file", metavar="FILE", help="JSON Lines file, or - for stdin")
+    warm.add_argument("file", metavar="FILE", nargs="?", help="JSON Lines file, or - for stdin")
+    warm.add_argument(
+        "--hot",
+        type=_positive,
+        metavar="N",
+        help="instead of a file: load the N most-read payloads (the hot set the service "
+        "records in Redis) from the durable store into Redis; prints one JSON line",
+    )
     warm.add_argument(
         "--window",
         type=_positive,
@@ -98,6 +107,25 @@ def create_table(settings: Settings) -> int:
     return 0
 
 
+def _warm(args: argparse.Namespace, settings: Settings) -> int:
+    if (args.file is None) == (args.hot is None):
+        print("warm: give either FILE or --hot N", file=sys.stderr)
+        return 2
+    if args.hot is not None:
+        from .warming.refill import warm_hot
+
+        return warm_hot(settings, args.hot)
+    if args.queue is not None:
+        from .warming.enqueue import enqueue_file
+
+        return enqueue_file(settings, args.file, args.queue)
+    from .warming.command import warm_file
+
+    return warm_file(
+        settings, args.file, window=args.window, progress=False if args.no_progress else None
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -107,16 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "create-table":
         return create_table(settings)
-    if args.command == "warm" and args.queue is not None:
-        from .warming.enqueue import enqueue_file
-
-        return enqueue_file(settings, args.file, args.queue)
     if args.command == "warm":
-        from .warming.command import warm_file
-
-        return warm_file(
-            settings, args.file, window=args.window, progress=False if args.no_progress else None
-        )
+        return _warm(args, settings)
 
     from .app import create_app
     from .http.server import serve

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -38,6 +39,7 @@ from .transformers.simulated import SIMULATED_IDENTITY, SimulatedTransformer
 # The build_* functions import the adapters a configuration names, and only those: boto3,
 # redis and httpx cost a Lambda cold start hundreds of milliseconds when nothing uses them.
 if TYPE_CHECKING:
+    from .caches.hot_set import HotSet
     from .redis_connection import RedisConnection
     from .tracing import Spans
 
@@ -58,6 +60,8 @@ class Components:
     layered: LayeredStore
     service: PayloadService
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: Counts reads for ``warm --hot``; None without Redis or with CACHE_HOT_SET_SIZE=0.
+    hot_set: HotSet | None = None
 
     @property
     def tiers(self) -> list[CacheTier | DurableStore]:
@@ -147,6 +151,7 @@ def build_components(settings: Settings, spans: Spans | None = None) -> Componen
     transformer = build_transformer(settings)
     redis_cache: CacheTier | None = None
     wakeups: Wakeups = NoWakeups()
+    hot_set: HotSet | None = None
     redis = build_redis(settings, metrics)
     if redis is not None:
         from .caches.redis import RedisCache
@@ -156,6 +161,16 @@ def build_components(settings: Settings, spans: Spans | None = None) -> Componen
         wakeups = RedisWakeups(
             redis, prefix=settings.redis_prefix, reconnect_s=settings.redis_cooldown_s
         )
+        if settings.hot_set_size:
+            from .caches.hot_set import HotSet
+
+            hot_set = HotSet(
+                redis,
+                prefix=settings.redis_prefix,
+                size=settings.hot_set_size,
+                flush_s=settings.hot_flush_s,
+                on_flush=metrics.count_hot_flush,
+            )
     store = build_store(settings, transformer.identity, metrics)
     if spans is not None:
         from .tracing import TracedCache, TracedStore, TracedTransformer, TracedWakeups
@@ -190,6 +205,7 @@ def build_components(settings: Settings, spans: Spans | None = None) -> Componen
         flight,
         transformer_batch_size=settings.batch_size,
         max_output_bytes_per_payload=settings.max_output_bytes_per_payload,
+        reads=hot_set,
     )
     # Closed in reverse: the flights (and the claims they hold) go before the clients under
     # them, and the wake-up listener before the Redis connection it uses.
@@ -200,6 +216,8 @@ def build_components(settings: Settings, spans: Spans | None = None) -> Componen
         wakeups.aclose,
         flight.aclose,
     ]
+    if hot_set is not None:  # Its last counts go out first, while Redis is still connected.
+        closers.append(hot_set.aclose)
     return Components(
         settings,
         metrics,
@@ -211,6 +229,7 @@ def build_components(settings: Settings, spans: Spans | None = None) -> Componen
         layered,
         service,
         closers=closers,
+        hot_set=hot_set,
     )
 
 
@@ -225,7 +244,13 @@ def create_app(settings: Settings | None = None, spans: Spans | None = None) -> 
         # out of every full collection, which otherwise walked ~80,000 objects and paused a
         # 2,000-string miss for 100-170 ms.
         gc.freeze()
+        hot_set = components.hot_set
+        flushing = asyncio.create_task(hot_set.run()) if hot_set is not None else None
         yield
+        if flushing is not None:
+            flushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flushing
         await components.aclose()
 
     app = FastAPI(

@@ -21,6 +21,8 @@ EMF_METRICS: dict[str, tuple[str, ...]] = {
     "SingleFlightWaits": ("kind",),
     "ClaimsLapsed": (),
     "DamagedValues": (),
+    "HotSetFlushes": ("outcome",),
+    "HotSetDropped": (),
     "ColdStart": (),
 }
 
@@ -115,6 +117,18 @@ class Metrics:
             "absent and made again.",
             registry=self.registry,
         )
+        self.hot_set_flushes = Counter(
+            "cache_hot_set_flushes",
+            "Flushes of read counts to the hot set in Redis, by outcome (ok, error).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.hot_set_dropped = Counter(
+            "cache_hot_set_dropped",
+            "Reads left out of the hot set: new ids while CACHE_HOT_SET_SIZE distinct ids "
+            "waited for a flush.",
+            registry=self.registry,
+        )
         self.circuit_open = Gauge(
             "cache_circuit_open",
             "1 while a dependency is skipped after a failure (circuit breaker open).",
@@ -154,6 +168,16 @@ class Metrics:
         self.damaged_values.inc(values)
         if self.tally is not None:
             self.tally.add("DamagedValues", (), values)
+
+    def count_hot_flush(self, ok: bool, dropped: int) -> None:
+        """One flush of the hot set, and the reads dropped since the last one."""
+        self.hot_set_flushes.labels("ok" if ok else "error").inc()
+        if dropped:
+            self.hot_set_dropped.inc(dropped)
+        if self.tally is not None:
+            self.tally.add("HotSetFlushes", (("outcome", "ok" if ok else "error"),))
+            if dropped:
+                self.tally.add("HotSetDropped", (), dropped)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

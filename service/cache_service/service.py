@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .caches.layered import LayeredStore
+from .caches.reads import NoRecording, ReadRecorder
 from .coordination.singleflight import SingleFlight
 from .payload import OutputSize, payload_id, render, string_key
 from .transformer_calls import TransformerCalls
@@ -36,8 +37,10 @@ class PayloadService:
         *,
         transformer_batch_size: int,
         max_output_bytes_per_payload: int,
+        reads: ReadRecorder | None = None,
     ) -> None:
         self._calls = calls
+        self._reads = reads if reads is not None else NoRecording()
         self._store = store
         self._flight = flight
         self._batch_size = transformer_batch_size
@@ -52,6 +55,7 @@ class PayloadService:
         if found is None:
             return None
         output, tier = found
+        self._reads.record(id_)
         return Result(id_, output, created=False, tier=tier)
 
     async def submit(
@@ -67,6 +71,7 @@ class PayloadService:
         found = await self._store.get(key)
         if found is not None:
             output, tier = found
+            self._reads.record(id_)
             return Result(id_, output, created=False, tier=tier)
 
         async def make(keys: list[str]) -> dict[str, str]:
@@ -74,6 +79,7 @@ class PayloadService:
 
         settled = await self._flight.settle([key], make, deadline=deadline)
         await self._store.remember(settled.values)
+        self._reads.record(id_)  # Made now, read next: it counts toward the hot set too.
         return Result(id_, settled.values[key], created=key in settled.created)
 
     async def _output(

@@ -152,6 +152,19 @@ class Settings(BaseSettings):
         gt=0,
         description="After a Redis failure, skip Redis this long before trying it again.",
     )
+    hot_set_size: int = Field(
+        10_000,
+        ge=0,
+        description="With Redis: most payload ids the hot set keeps per generation (and "
+        "distinct ids a process holds until its next flush); 0 turns read recording off.",
+    )
+    hot_flush_s: float = Field(
+        1.0,
+        gt=0,
+        le=600,
+        description="How often a process sends its read counts to the hot set in Redis; also "
+        "how soon after a FLUSHALL the live processes have put the hot set back.",
+    )
 
     # HTTP edge: what a connection may cost before its request reaches the app. Enforced by the
     # server `cache-service` runs (bounded_http.py); on AWS, API Gateway has its own limits.

@@ -224,7 +224,6 @@ async def test_a_scheduled_event_refills_redis_with_the_most_read_payloads(
     redis_server: RedisServer,
     redis_prefix: str,
 ) -> None:
-    pytest.importorskip("cache_service.refill", reason="the hot set is not merged yet")
     tiers = {"CACHE_REDIS_URL": redis_server.url, "CACHE_REDIS_PREFIX": redis_prefix}
     worker = await start(worker_environment(moto_server, aws_env, transformer, **tiers))
     bodies = [{"list_1": [f"hot {i}"], "list_2": ["x"]} for i in range(4)]

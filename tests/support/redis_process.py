@@ -103,6 +103,11 @@ class RedisServer:
         with self.client() as client:
             return int(client.info("stats")["total_connections_received"])
 
+    def flushall(self) -> None:
+        """Every key gone, as after an operator's FLUSHALL or a failover to an empty node."""
+        with self.client() as client:
+            client.flushall()
+
 
 @dataclass
 class RedisCluster:
@@ -172,3 +177,9 @@ class RedisCluster:
 
     def client(self) -> redis.RedisCluster:
         return redis.RedisCluster(host="127.0.0.1", port=self.ports[0], decode_responses=True)
+
+    def flushall(self) -> None:
+        """FLUSHALL on every master."""
+        for port in self.ports:
+            with redis.Redis(port=port) as node:
+                node.flushall()

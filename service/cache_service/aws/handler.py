@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 LambdaEvent = dict[str, Any]
 # Kept back from the remaining time when finishing flights, so the answer still leaves in time.
 _ANSWER_MARGIN_S = 0.2
+# The least time left in an invocation for the hot set's flush to start (a few Redis calls).
+_FLUSH_MIN_LEFT_S = 1.0
 
 
 def stage_prefix(event: LambdaEvent) -> str:
@@ -213,20 +215,29 @@ class LambdaHandler:
         return response
 
     def _let_go(self, context: Any) -> None:
-        """Finish the flights this invocation started before the handler returns.
+        """Finish the flights this invocation started before the handler returns, and send
+        the hot set's read counts when a flush is due.
 
         Mangum returns once the response is sent, and Lambda then freezes the environment:
         a flight still running (releasing its claims after a 504) would hold them until this
         environment's next invocation, and every other environment would wait them out.
+        There is no background task to flush the hot set between invocations; a frozen
+        environment's counts only wait for its next one.
         """
         if self._app is None or self._loop is None:
             return
-        flight = self._app.state.components.flight
-        if not flight.running:
-            return
+        components = self._app.state.components
+        flight = components.flight
         remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
-        left_s = remaining_ms() / 1000 - _ANSWER_MARGIN_S if remaining_ms else _ANSWER_MARGIN_S
-        self._loop.run_until_complete(flight.drain(self._loop.time() + max(0.0, left_s)))
+        if flight.running:
+            left_s = remaining_ms() / 1000 - _ANSWER_MARGIN_S if remaining_ms else _ANSWER_MARGIN_S
+            self._loop.run_until_complete(flight.drain(self._loop.time() + max(0.0, left_s)))
+        hot_set = components.hot_set
+        # Bounded by the Redis client's timeouts; a failure keeps its counts for the next
+        # invocation, and so does an invocation too near its end to risk the wait.
+        time_left = remaining_ms is None or remaining_ms() / 1000 > _FLUSH_MIN_LEFT_S
+        if hot_set is not None and time_left and hot_set.due():
+            self._loop.run_until_complete(hot_set.flush())
 
     def _build(self, context: Any) -> Mangum:
         from mangum import Mangum

@@ -16,9 +16,6 @@ if TYPE_CHECKING:
     from ..app import Components
 
 log = logging.getLogger(__name__)
-#: Waited past the hot set's flush interval when it is found empty (after a FLUSHALL, every
-#: live process puts its counts back by its next flush).
-_FLUSH_MARGIN_S = 0.5
 
 
 def hot_count(event: Mapping[str, Any]) -> int:
@@ -35,8 +32,7 @@ async def refill(components: Components, n: int) -> dict[str, Any]:
     next scheduled event tries again (an error would only make Lambda retry it twice at once).
     """
     settings = components.settings
-    # ``Components.hot_set`` comes with the hot-set change; until then there is none.
-    hot_set = getattr(components, "hot_set", None)
+    hot_set = components.hot_set
     redis = next((cache for cache in components.caches if cache.name == "redis"), None)
     if n < 1 or hot_set is None or redis is None:
         log.warning(
@@ -46,7 +42,7 @@ async def refill(components: Components, n: int) -> dict[str, Any]:
             n,
         )
         return {"refill": "skipped"}
-    from ..refill import RefillReport, refill_hot  # type: ignore[import,unused-ignore]
+    from ..warming.refill import RESEED_MARGIN_S, RefillReport, refill_hot
 
     report = RefillReport(asked=n)
     try:
@@ -55,7 +51,7 @@ async def refill(components: Components, n: int) -> dict[str, Any]:
             components.store,
             redis,
             n,
-            wait_s=settings.hot_flush_s + _FLUSH_MARGIN_S,  # type: ignore[attr-defined,unused-ignore]
+            wait_s=settings.hot_flush_s + RESEED_MARGIN_S,
             report=report,
         )
     except Exception as exc:

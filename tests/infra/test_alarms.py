@@ -1,4 +1,5 @@
-"""Alarms: 5xx rate, p99 latency, throttles and dead letters, each notifying one SNS topic."""
+"""Alarms: 5xx rate, p99 latency, throttles and dead letters, each notifying one SNS topic
+(the alarms on causes: tests/infra/test_dashboard.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ def _alarm(stack: Synth, metric: str) -> dict[str, Any]:
     (alarm,) = [
         a["Properties"]
         for a in stack.resources("AWS::CloudWatch::Alarm").values()
-        if a["Properties"]["MetricName"] == metric
+        if a["Properties"].get("MetricName") == metric
     ]
     return dict(alarm)
 
@@ -29,16 +30,18 @@ def _stage_dimensions(stack: Synth) -> list[dict[str, Any]]:
     ]
 
 
-def test_there_are_three_alarms_on_the_api_and_one_on_dead_letters(stack: Synth) -> None:
-    metrics = {
-        a["Properties"]["MetricName"] for a in stack.resources("AWS::CloudWatch::Alarm").values()
-    }
+def test_three_alarms_on_the_api_one_on_dead_letters_and_three_on_causes(stack: Synth) -> None:
+    alarms = stack.resources("AWS::CloudWatch::Alarm").values()
+    metrics = {a["Properties"].get("MetricName", "math") for a in alarms}
     assert metrics == {
         "5XXError",
         "Latency",
         "Throttles",
         "ApproximateNumberOfMessagesVisible",
+        "ThrottledCmds",
+        "math",  # DynamoDB throttles summed over operations; the transformer's error rate
     }
+    assert len(alarms) == 7
 
 
 def test_the_5xx_alarm_watches_the_share_of_requests_on_the_stage(stack: Synth) -> None:

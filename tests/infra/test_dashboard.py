@@ -85,7 +85,7 @@ def _alarm(stack: Synth, name: str) -> dict[str, Any]:
         for key, r in stack.resources("AWS::CloudWatch::Alarm").items()
         if key.startswith(f"Alarms{name}")
     ]
-    return alarm
+    return dict(alarm)
 
 
 def test_throttled_tiers_raise_alarms(stack: Synth) -> None:

@@ -13,6 +13,9 @@ FROM public.ecr.aws/lambda/python:3.12
 COPY infra/layer/requirements.txt /tmp/requirements.txt
 RUN pip install --no-cache-dir --no-compile --require-hashes --only-binary=:all: \
         --requirement /tmp/requirements.txt --target "${LAMBDA_TASK_ROOT}"
+# The slice of botocore's data the DynamoDB store's client loads, beside botocore (as in the layer).
+COPY infra/layer/botocore_subset.py /tmp/botocore_subset.py
+RUN python /tmp/botocore_subset.py "${LAMBDA_TASK_ROOT}" dynamodb
 
 COPY service/cache_service "${LAMBDA_TASK_ROOT}/cache_service"
 RUN python -m compileall -q --invalidation-mode unchecked-hash "${LAMBDA_TASK_ROOT}"

@@ -21,6 +21,10 @@ PYTHON_VERSION = "3.12"
 PLATFORMS = {"arm64": "aarch64-manylinux_2_34", "x86_64": "x86_64-manylinux_2_34"}
 #: The function's package, inside the ``service/`` asset folder.
 PACKAGE = "cache_service"
+#: The layer asset's own folder (its requirements, and the script that slices botocore).
+LAYER_SOURCE = Path(__file__).resolve().parent / "layer"
+#: The AWS services the function calls: the only botocore data its clients need.
+BOTOCORE_SERVICES = ("dynamodb",)
 
 
 def compile_command(python: str, directory: str) -> list[str]:
@@ -93,10 +97,19 @@ class BundlingFailed(Exception):
 
 
 def build_layer(requirements: Path, output_dir: Path, architecture: str, python: str) -> None:
-    """The layer's contents in ``output_dir/python``, compiled for ``python``."""
+    """The layer's contents in ``output_dir/python``, compiled for ``python``, with the slice
+    of botocore's data the function's clients load (``infra/layer/botocore_subset.py``)."""
     target = output_dir / "python"  # layers put packages under python/
     _run(layer_install_command(requirements, str(target), architecture), "installing the layer")
+    if (target / "botocore").is_dir():  # not in the runtime client's folder, built here too
+        _run(botocore_subset_command(python, LAYER_SOURCE, str(target)), "slicing botocore")
     _run(compile_command(python, str(target)), "compiling the layer")
+
+
+def botocore_subset_command(python: str, layer_source: Path | str, target: str) -> list[str]:
+    """The command that writes the slice of botocore's data beside the installed botocore."""
+    script = str(Path(layer_source) / "botocore_subset.py")
+    return [python, script, target, *BOTOCORE_SERVICES]
 
 
 def build_function(source: Path, output_dir: Path, python: str) -> None:

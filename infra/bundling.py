@@ -19,6 +19,7 @@ from infra.assets import (
     PACKAGE,
     PYTHON_VERSION,
     BundlingFailed,
+    botocore_subset_command,
     build_function,
     build_layer,
     target_python,
@@ -86,6 +87,7 @@ def layer_bundling(requirements: Path, architecture: str) -> BundlingOptions:
         command=_in_container(
             "pip install --require-hashes --only-binary=:all: --no-compile --quiet "
             "--requirement /asset-input/requirements.txt --target /asset-output/python",
+            " ".join(botocore_subset_command("python", "/asset-input", "/asset-output/python")),
             f"{_DOCKER_COMPILE} /asset-output/python",
         ),
         platform=DOCKER_PLATFORMS[architecture],

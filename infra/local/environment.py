@@ -19,6 +19,8 @@ from infra.assets import build_function, build_layer, target_python
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYER_REQUIREMENTS = ROOT / "infra" / "layer" / "requirements.txt"
+#: Part of the layer's build: a change to it is a new layer, like a change of requirements.
+LAYER_SUBSET = ROOT / "infra" / "layer" / "botocore_subset.py"
 RUNTIME_REQUIREMENTS = ROOT / "requirements" / "lambda-runtime.txt"
 SOURCE = ROOT / "service"
 BUILD = ROOT / "build" / "lambda"
@@ -52,21 +54,22 @@ def build_assets(task: Path, build: Path = BUILD) -> LambdaAssets:
             "install it to run the Lambda runtime locally"
         )
     architecture = host_architecture()
-    layer = _cached(build, "layer", LAYER_REQUIREMENTS, architecture, python)
-    runtime = _cached(build, "runtime", RUNTIME_REQUIREMENTS, architecture, python)
+    layer = _cached(build, "layer", [LAYER_REQUIREMENTS, LAYER_SUBSET], architecture, python)
+    runtime = _cached(build, "runtime", [RUNTIME_REQUIREMENTS], architecture, python)
     shutil.rmtree(task, ignore_errors=True)
     build_function(SOURCE, task, python)
     return LambdaAssets(python=python, task=task, layer=layer, runtime=runtime / "python")
 
 
-def _cached(build: Path, name: str, requirements: Path, architecture: str, python: str) -> Path:
-    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+def _cached(build: Path, name: str, inputs: list[Path], architecture: str, python: str) -> Path:
+    """``inputs[0]`` is the requirements file; all of them key the cached folder."""
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in inputs)).hexdigest()[:16]
     folder = build / f"{name}-{architecture}-{digest}"
     if not folder.exists():
         # Built aside and renamed, so a half-built folder is never taken for a cached one.
         scratch = build / f".{folder.name}.{os.getpid()}"
         shutil.rmtree(scratch, ignore_errors=True)
-        build_layer(requirements, scratch, architecture, python)
+        build_layer(inputs[0], scratch, architecture, python)
         try:
             scratch.rename(folder)
         except OSError:  # another process finished first

@@ -36,7 +36,7 @@ from .transformer_calls import TransformerCalls
 from .transformers.port import Transformer
 from .transformers.simulated import SIMULATED_IDENTITY, SimulatedTransformer
 
-# The build_* functions import the adapters a configuration names, and only those: boto3,
+# The build_* functions import the adapters a configuration names, and only those: botocore,
 # redis and httpx cost a Lambda cold start hundreds of milliseconds when nothing uses them.
 if TYPE_CHECKING:
     from .caches.hot_set import HotSet

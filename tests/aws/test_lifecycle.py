@@ -22,7 +22,7 @@ DOCUMENT = {"list_1": ["warm"], "list_2": ["start"]}
 def test_importing_the_module_builds_nothing() -> None:
     code = (
         "import sys, cache_service.aws.handler as m; "
-        "print(m.handler.app is None, 'mangum' in sys.modules, 'boto3' in sys.modules, "
+        "print(m.handler.app is None, 'mangum' in sys.modules, 'botocore' in sys.modules, "
         "'redis' in sys.modules, 'cache_service.app' in sys.modules)"
     )
     out = subprocess.run(

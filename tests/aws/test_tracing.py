@@ -274,7 +274,7 @@ async def test_dynamodb_requests_are_traced_with_their_operation(
     assert answer["statusCode"] == 201
     handler = handler_of(entities)
     assert calls(entities, "dynamodb", "claim")[0]["namespace"] == "local"
-    # botocore's own subsegments, one per request, from the worker threads boto3 runs in:
+    # botocore's own subsegments, one per request, from the worker threads botocore runs in:
     # children of the function's segment (beside the handler's), in the invocation's trace.
     requests = [entity for entity in named(entities, "dynamodb") if "aws" in entity]
     operations = [request["aws"]["operation"] for request in requests]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from infra.assets import (
+    BOTOCORE_SERVICES,
     PLATFORMS,
     PYTHON_VERSION,
     build_function,
@@ -16,7 +18,7 @@ from infra.assets import (
     target_python,
 )
 from infra.bundling import function_bundling, layer_bundling
-from infra.local.environment import build_assets
+from infra.local.environment import Python312Missing, build_assets
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDA_EPOCH = 315532800  # 1980-01-01, the timestamp CDK's asset zips give every file
@@ -127,3 +129,70 @@ def test_the_docker_fallback_builds_for_the_function_architecture(
     requirements = ROOT / "infra" / "layer" / "requirements.txt"
     assert layer_bundling(requirements, architecture).platform == platform
     assert function_bundling(ROOT / "service", architecture).platform == platform
+
+
+# Run by CPython 3.12 on the built assets: DynamoDB clients from the layer's slice of
+# botocore's data and from botocore's own data, in every partition, FIPS and dual-stack too.
+_SAME_CLIENTS = """
+import json, sys
+import botocore.session
+from botocore.config import Config
+from cache_service.stores.dynamodb.store import botocore_subset
+
+subset = botocore_subset()
+assert subset is not None and subset.parent.name == "python", subset
+def client(region, sliced, **config):
+    session = botocore.session.get_session()
+    if sliced:
+        from botocore.loaders import Loader
+        loader = Loader(extra_search_paths=[str(subset)], include_default_search_paths=False)
+        session.register_component("data_loader", loader)
+    return session.create_client(
+        "dynamodb", region_name=region, config=Config(**config),
+        aws_access_key_id="k", aws_secret_access_key="s",
+    )
+seen = []
+for region in ("us-east-1", "eu-west-1", "ca-central-1", "cn-north-1", "us-gov-west-1"):
+    for config in ({}, {"use_fips_endpoint": True}, {"use_dualstack_endpoint": True}):
+        pair = [client(region, sliced, **config) for sliced in (False, True)]
+        facts = [
+            (c.meta.endpoint_url, c.meta.region_name, c.meta.config.signature_version,
+             sorted(c.meta.service_model.operation_names), c.can_paginate("scan"),
+             sorted(c.waiter_names))
+            for c in pair
+        ]
+        assert facts[0] == facts[1], (region, config, facts)
+        seen.append(facts[1][0])
+print(json.dumps(seen))
+"""
+
+
+def test_the_layer_slice_of_botocore_makes_the_same_dynamodb_client(tmp_path: Path) -> None:
+    try:
+        assets = build_assets(tmp_path / "task")
+    except Python312Missing as exc:
+        pytest.skip(str(exc))
+    search_path = os.pathsep.join(map(str, (assets.task, assets.layer / "python")))
+    run = subprocess.run(
+        [assets.python, "-s", "-c", _SAME_CLIENTS],
+        env={"PYTHONPATH": search_path, "PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    endpoints = json.loads(run.stdout)
+    assert "https://dynamodb.cn-north-1.amazonaws.com.cn" in endpoints
+    assert "https://dynamodb-fips.us-gov-west-1.amazonaws.com" in endpoints
+
+
+def test_every_build_of_the_layer_slices_botocore_for_the_services_the_function_calls() -> None:
+    # The stack's local bundling, its Docker fallback, `sam build` and the Docker image.
+    assert BOTOCORE_SERVICES == ("dynamodb",)  # DynamoDbStore is the one AWS client
+    requirements = ROOT / "infra" / "layer" / "requirements.txt"
+    docker = " ".join(layer_bundling(requirements, "arm64").command or [])
+    assert "/asset-input/botocore_subset.py /asset-output/python dynamodb" in docker
+    makefile = (ROOT / "infra" / "layer" / "Makefile").read_text()
+    assert 'botocore_subset.py "$(ARTIFACTS_DIR)/python" dynamodb' in makefile
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'botocore_subset.py "${LAMBDA_TASK_ROOT}" dynamodb' in dockerfile

@@ -214,7 +214,7 @@ class LambdaObservability:
             return None
         if settings.store is StoreKind.DYNAMODB:
             # Each DynamoDB request (retries included) as an ``aws`` subsegment with its
-            # operation and table. boto3 runs in worker threads, each with its own stack.
+            # operation and table. botocore runs in worker threads, each with its own stack.
             self._tracer.patch(["botocore"])
         return XRaySpans(self._tracer.provider)
 

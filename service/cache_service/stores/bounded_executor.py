@@ -1,6 +1,6 @@
 """Blocking calls with a deadline, on worker threads a store owns.
 
-sqlite3 and boto3 block, and the event loop must not. Each call gets a deadline that travels
+sqlite3 and botocore block, and the event loop must not. Each call gets a deadline that travels
 into its worker thread, which checks it before every step (``check``), so a call the caller
 gave up on neither starts late nor keeps a thread from the calls queued behind it. The caller
 waits until the deadline plus a short grace, in which the worker can say that it stopped.

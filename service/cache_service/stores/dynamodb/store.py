@@ -1,4 +1,4 @@
-"""DynamoDB as the durable store on AWS: one table, an item per unit of work, boto3 off the loop.
+"""DynamoDB as the durable store on AWS: one table, an item per unit of work, botocore off the loop.
 
 An item is either a claim (``token``, ``claimed_until``) or a completed value (see
 ``dynamodb_codec``). Claiming is one conditional PutItem per key, completing one conditional
@@ -6,7 +6,7 @@ UpdateItem: two write requests per unit of work on a miss, the least that can bo
 other writers and record the result. A refused write returns the item that refused it
 (``ReturnValuesOnConditionCheckFailure``), so no read follows it.
 
-boto3 blocks, so every call runs on a small thread pool owned by the store. The caller's
+botocore blocks, so every call runs on a small thread pool owned by the store. The caller's
 deadline travels into the thread, and botocore's own timeouts and retries fit inside it, so an
 abandoned call neither takes effect late nor keeps a pool thread from the calls behind it.
 """
@@ -21,12 +21,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import boto3
+import botocore
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as EndpointUnreachable
+from botocore.loaders import Loader
 
 from ...coordination.claims import ClaimResult, Completion
 from ...errors import StoreUnavailable
@@ -62,6 +65,21 @@ _PING_KEY: dict[str, Any] = {PARTITION_KEY: {"S": "ping#"}}
 
 log = logging.getLogger(__name__)
 
+#: What the Lambda layer's build writes beside botocore (``infra/layer/botocore_subset.py``).
+BOTOCORE_SUBSET = "botocore-subset"
+
+
+def botocore_subset() -> Path | None:
+    """The slice of botocore's data for DynamoDB that the Lambda layer ships, or None here.
+
+    A client made from it reads DynamoDB's model and a few small files, where botocore's own
+    loader lists its ~450 service folders twice and parses the 1.2 MB endpoints file of every
+    service: about 50 ms of CPU off a cold start's first request (bench/PROFILE.md). Anywhere
+    else (tests, the local server, the CLI), botocore's own data.
+    """
+    folder = Path(botocore.__file__).parents[1] / BOTOCORE_SUBSET
+    return folder if folder.is_dir() else None
+
 
 class DynamoDbStore:
     """``DurableStore`` (values and claims) on one DynamoDB table."""
@@ -81,14 +99,14 @@ class DynamoDbStore:
         clock: Callable[[], float] = time.time,
         on_damage: Callable[[int], None] = lambda count: None,
     ) -> None:
-        """``client`` makes the DynamoDB client (default: boto3's, with bounded timeouts);
+        """``client`` makes the DynamoDB client (default: botocore's, with bounded timeouts);
         tests give one that answers as DynamoDB does where moto cannot (throttling).
         ``clock`` is the wall clock that claims and TTLs are written by; ``on_damage`` counts
         values found damaged (their parts gone)."""
         self._table = table
         self._clock = clock
         self._on_damage = on_damage
-        self._make_client = client or self._boto3_client
+        self._make_client = client or self._botocore_client
         self._timeout_s = timeout_s
         self._retry_after_s = retry_after_s
         self._ttl_s = ttl_s
@@ -109,9 +127,11 @@ class DynamoDbStore:
                 self._client = self._make_client()
             return self._client
 
-    def _boto3_client(self) -> DynamoDBClient:
-        # Retries are ours (``_run``): botocore's back off for up to seconds between attempts,
-        # far past a call's bound, on the threads of calls given up on.
+    def _botocore_client(self) -> DynamoDBClient:
+        # botocore's own client, as boto3 would make it without its resource layer (whose
+        # import was a quarter of the SDK's, for nothing used here). Retries are ours
+        # (``_run``): botocore's back off for up to seconds between attempts, far past a
+        # call's bound, on the threads of calls given up on.
         per_attempt = self._timeout_s / (_ATTEMPTS + 1)
         config = Config(
             connect_timeout=min(1.0, per_attempt),
@@ -119,7 +139,12 @@ class DynamoDbStore:
             retries={"mode": "standard", "max_attempts": 1},
             max_pool_connections=self._max_workers,
         )
-        return boto3.session.Session().client("dynamodb", config=config)
+        session = botocore.session.get_session()
+        subset = botocore_subset()
+        if subset is not None:
+            loader = Loader(extra_search_paths=[str(subset)], include_default_search_paths=False)
+            session.register_component("data_loader", loader)
+        return cast("DynamoDBClient", session.create_client("dynamodb", config=config))
 
     async def _run(
         self,

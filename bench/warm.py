@@ -14,6 +14,7 @@ between markers and leaves the rest alone. Not a test: it measures and reports.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import os
@@ -38,6 +39,8 @@ from tests.support.processes import free_port, wait_for_http
 
 BEGIN, END = "<!-- bench.warm begin -->", "<!-- bench.warm end -->"
 DELAY_MS, BATCH, CONCURRENCY = 100, 100, 16
+#: Concurrent clients of the live traffic beside the worker.
+LIVE_CLIENTS = 16
 _STRINGS = re.compile(r"^cache_transformer_strings_total (\S+)$", re.MULTILINE)
 _CALLS = re.compile(r'^cache_transformer_calls_total\{outcome="ok"\} (\S+)$', re.MULTILINE)
 
@@ -264,10 +267,19 @@ def beside_live_traffic(workdir: Path) -> str:
     try:
 
         def live() -> None:
-            with httpx.Client(base_url=url, timeout=60) as client:
-                for body in bodies[::-1]:  # from the other end, to meet the worker midway
-                    status = client.post("/payload", json=body).status_code
-                    posted[status] = posted.get(status, 0) + 1
+            async def post_all() -> None:
+                slots = asyncio.Semaphore(LIVE_CLIENTS)
+                async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
+                    async def post(body: dict[str, list[str]]) -> None:
+                        async with slots:
+                            status = (await client.post("/payload", json=body)).status_code
+                        posted[status] = posted.get(status, 0) + 1
+
+                    # From the other end, to meet the worker midway.
+                    await asyncio.gather(*(post(body) for body in bodies[::-1]))
+
+            asyncio.run(post_all())
 
         traffic = threading.Thread(target=live)
         traffic.start()
@@ -280,8 +292,8 @@ def beside_live_traffic(workdir: Path) -> str:
     total = transformed + worker["strings_transformed"]
     return "\n".join(
         [
-            "### Beside live traffic: the worker and one client POSTing the same 4,000 payloads "
-            "(from the other end) at once, one SQLite store",
+            f"### Beside live traffic: the worker and {LIVE_CLIENTS} concurrent clients POSTing "
+            "the same 4,000 payloads (from the other end) at once, one SQLite store",
             "",
             "| distinct | by the worker | by the service | total ÷ distinct (goal 1.00) | "
             "worker created/present | POST statuses |",

@@ -92,17 +92,17 @@ def region_of(queue_url: str) -> str | None:
 
 
 def sqs_client(queue_url: str) -> SqsClient:
-    """boto3's SQS client in the queue's region, each attempt bounded; credentials are the
+    """botocore's SQS client in the queue's region, each attempt bounded; credentials are the
     operator's own (the stack grants nothing for sending)."""
-    import boto3
     from botocore.config import Config
+    from botocore.session import get_session
 
     config = Config(
         connect_timeout=5,
         read_timeout=10,
         retries={"mode": "standard", "max_attempts": 2},
     )
-    client = boto3.session.Session().client("sqs", region_name=region_of(queue_url), config=config)
+    client = get_session().create_client("sqs", region_name=region_of(queue_url), config=config)
     return cast(SqsClient, client)
 
 

@@ -31,29 +31,18 @@ async def refill(components: Components, n: int) -> dict[str, Any]:
     Never raises for the refill's own failure: the report says it, the log has it, and the
     next scheduled event tries again (an error would only make Lambda retry it twice at once).
     """
-    settings = components.settings
-    hot_set = components.hot_set
-    redis = next((cache for cache in components.caches if cache.name == "redis"), None)
-    if n < 1 or hot_set is None or redis is None:
-        log.warning(
-            "scheduled hot refill skipped: it needs N above 0 in the event's detail "
-            '({"hot": N}; is %d), Redis (CACHE_REDIS_URL) and the hot set (CACHE_HOT_SET_SIZE '
-            "above 0)",
-            n,
-        )
-        return {"refill": "skipped"}
-    from ..warming.refill import RESEED_MARGIN_S, RefillReport, refill_hot
+    from ..warming.refill import RefillReport, refill_from
 
     report = RefillReport(asked=n)
     try:
-        await refill_hot(
-            hot_set,
-            components.store,
-            redis,
-            n,
-            wait_s=settings.hot_flush_s + RESEED_MARGIN_S,
-            report=report,
-        )
+        if n < 1 or not await refill_from(components, n, report):
+            log.warning(
+                "scheduled hot refill skipped: it needs N above 0 in the event's detail "
+                '({"hot": N}; is %d), Redis (CACHE_REDIS_URL) and the hot set '
+                "(CACHE_HOT_SET_SIZE above 0)",
+                n,
+            )
+            return {"refill": "skipped"}
     except Exception as exc:
         report.error = f"{type(exc).__name__}: {exc}"
         log.error("scheduled hot refill failed: %s", report.error)

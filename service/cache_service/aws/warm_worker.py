@@ -252,12 +252,7 @@ class WarmWorker:
                 "warm": {
                     "messages": len(batch.messages),
                     "retried": len(response["batchItemFailures"]),
-                    "created": totals.created,
-                    "present": totals.present,
-                    "invalid": totals.invalid,
-                    "failed": totals.failed,
-                    "strings_transformed": totals.strings_transformed,
-                    "transformer_requests": totals.transformer_requests,
+                    **totals.as_dict(),
                 }
             },
         )

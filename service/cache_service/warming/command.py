@@ -31,7 +31,7 @@ from rich.progress import (
 
 from ..app import build_components
 from ..settings import Settings
-from .lines import Judged, Line, LineJudge, read_lines
+from .lines import Judged, Line, LineJudge, open_source, read_lines
 from .warmer import Outcome, Totals, build_warmer
 
 OK, SOME_FAILED, USAGE = 0, 1, 2
@@ -52,13 +52,7 @@ def outcome_json(outcome: Outcome) -> str:
 def summary(totals: Totals, *, wall_s: float, cpu_s: float) -> dict[str, Any]:
     """The end-of-run figures: what became of the lines, and what the transformer was paid."""
     return {
-        "lines": totals.lines,
-        "created": totals.created,
-        "present": totals.present,
-        "invalid": totals.invalid,
-        "failed": totals.failed,
-        "strings_transformed": totals.strings_transformed,
-        "transformer_requests": totals.transformer_requests,
+        **totals.as_dict(),
         "wall_s": round(wall_s, 3),
         "cpu_s": round(cpu_s, 3),
     }
@@ -67,12 +61,8 @@ def summary(totals: Totals, *, wall_s: float, cpu_s: float) -> dict[str, Any]:
 def warm_file(settings: Settings, path: str, *, window: int, progress: bool | None = None) -> int:
     """Warm every line of ``path`` (``-`` for stdin); the exit code (see the module)."""
     with ExitStack() as stack:
-        try:
-            source: IO[bytes] = (
-                sys.stdin.buffer if path == "-" else stack.enter_context(open(path, "rb"))
-            )
-        except OSError as exc:
-            print(f"warm: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        source = open_source(path, stack)
+        if source is None:
             return USAGE
         size = None if path == "-" else _size(source)
         show = sys.stderr.isatty() if progress is None else progress

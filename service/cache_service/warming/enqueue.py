@@ -30,7 +30,7 @@ from typing import IO, Any, Protocol, cast
 
 from ..settings import Settings
 from ..stores.bounded_executor import BoundedExecutor, DeadlinePassed, check
-from .lines import Judged, Line, LineJudge, read_lines
+from .lines import Judged, Line, LineJudge, open_source, read_lines
 
 OK, SOME_FAILED, USAGE = 0, 1, 2
 #: SQS's bound on one message's body, and on the bodies of one SendMessageBatch together.
@@ -225,12 +225,8 @@ def enqueue_file(
         print(f"warm: --queue takes the queue's URL, not {queue_url!r}", file=sys.stderr)
         return USAGE
     with ExitStack() as stack:
-        try:
-            source: IO[bytes] = (
-                sys.stdin.buffer if path == "-" else stack.enter_context(open(path, "rb"))
-            )
-        except OSError as exc:
-            print(f"warm: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        source = open_source(path, stack)
+        if source is None:
             return USAGE
         try:
             tally = asyncio.run(_enqueue(settings, source, queue_url, client))

@@ -6,7 +6,9 @@ model and limits), so a file that warms cleanly is a file the API accepts line b
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -49,6 +51,17 @@ def read_lines(source: IO[bytes], *, max_bytes: int, first: int = 1) -> Iterator
             continue
         if raw.strip():
             yield Line(number, raw)
+
+
+def open_source(path: str, stack: ExitStack) -> IO[bytes] | None:
+    """``path`` opened for reading on ``stack`` (``-``: stdin), or None after saying why."""
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        return stack.enter_context(open(path, "rb"))
+    except OSError as exc:
+        print(f"warm: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return None
 
 
 class LineJudge:

@@ -12,12 +12,16 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from ..caches.hot_set import HotSet
 from ..caches.port import CacheTier
 from ..service import PAYLOAD_PREFIX
 from ..settings import Settings
 from ..stores.port import DurableStore
+
+if TYPE_CHECKING:
+    from ..app import Components
 
 #: Ids per store read and per Redis pipeline: one round trip each, of a bounded size.
 BATCH = 250
@@ -76,6 +80,18 @@ async def refill_hot(
         report.elapsed_s = round(time.perf_counter() - started, 3)
 
 
+async def refill_from(components: Components, n: int, report: RefillReport) -> bool:
+    """``refill_hot`` with the hot set, store and Redis tier of ``components``; False (and
+    nothing done) when they have no hot set (no Redis, or ``CACHE_HOT_SET_SIZE=0``)."""
+    hot_set = components.hot_set
+    redis = next((cache for cache in components.caches if cache.name == "redis"), None)
+    if hot_set is None or redis is None:
+        return False
+    wait_s = components.settings.hot_flush_s + RESEED_MARGIN_S
+    await refill_hot(hot_set, components.store, redis, n, wait_s=wait_s, report=report)
+    return True
+
+
 def warm_hot(settings: Settings, n: int) -> int:
     """Refill Redis with the ``n`` most-read payloads; one JSON summary line on stdout."""
     if settings.redis_url is None or not settings.hot_set_size:
@@ -88,21 +104,11 @@ def warm_hot(settings: Settings, n: int) -> int:
     from ..app import build_components
 
     components = build_components(settings)
-    redis = next(cache for cache in components.caches if cache.name == "redis")
-    hot_set = components.hot_set
-    assert hot_set is not None  # Built whenever Redis is set and the size is above 0.
     report = RefillReport(asked=n)
 
     async def run() -> None:
         try:
-            await refill_hot(
-                hot_set,
-                components.store,
-                redis,
-                n,
-                wait_s=settings.hot_flush_s + RESEED_MARGIN_S,
-                report=report,
-            )
+            await refill_from(components, n, report)
         finally:
             await components.aclose()
 

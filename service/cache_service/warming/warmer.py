@@ -20,7 +20,7 @@ import itertools
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,10 @@ class Totals:
     @property
     def ok(self) -> bool:
         return self.invalid == 0 and self.failed == 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts, as a summary or a log line carries them."""
+        return {field.name: getattr(self, field.name) for field in fields(self)}
 
 
 @dataclass(eq=False, slots=True)

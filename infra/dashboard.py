@@ -32,14 +32,16 @@ START_QUERY = (
 )
 
 
-def service_metric(name: str, label: str, *, service: str) -> cloudwatch.IMetric:
+def service_metric(
+    name: str, label: str, *, service: str, statistic: str = "Sum"
+) -> cloudwatch.IMetric:
     """A sum of the service's EMF metric ``name`` over all its dimension values: a SEARCH,
     since routes, statuses and tiers are only known at run time."""
     dimensions = ",".join(["service", *EMF_METRICS[name]])
     return cloudwatch.MathExpression(
         expression=(
             f'SEARCH(\'{{{NAMESPACE},{dimensions}}} MetricName="{name}" '
-            f"service=\"{service}\"', 'Sum', {int(PERIOD.to_seconds())})"
+            f"service=\"{service}\"', '{statistic}', {int(PERIOD.to_seconds())})"
         ),
         label=label,
         period=PERIOD,
@@ -66,8 +68,10 @@ class Dashboard(Construct):
         def graph(title: str, *metrics: cloudwatch.IMetric) -> cloudwatch.GraphWidget:
             return cloudwatch.GraphWidget(title=title, left=list(metrics), width=WIDTH, height=6)
 
-        def emf(name: str) -> cloudwatch.IMetric:
-            return service_metric(name, name, service=service)
+        def emf(name: str, statistic: str = "Sum") -> cloudwatch.IMetric:
+            return service_metric(
+                name, f"{name} ({statistic})", service=service, statistic=statistic
+            )
 
         def cache(name: str, statistic: str) -> cloudwatch.Metric:
             return cloudwatch.Metric(
@@ -127,9 +131,14 @@ class Dashboard(Construct):
                 ],
                 [
                     graph(
-                        "Service: transformer",
+                        "Service: transformer calls, errors, strings",
                         emf("TransformerCalls"),
                         emf("TransformerStrings"),
+                    ),
+                    graph(
+                        "Service: transformer latency (ms)",
+                        emf("TransformerLatency", "p50"),
+                        emf("TransformerLatency", "p99"),
                     ),
                     graph(
                         "Service: coordination",
@@ -147,6 +156,8 @@ class Dashboard(Construct):
                             statistic="Sum",
                         ),
                     ),
+                ],
+                [
                     graph(
                         "DynamoDB: latency (ms)",
                         *(
@@ -158,16 +169,18 @@ class Dashboard(Construct):
                             for o in TABLE_OPERATIONS
                         ),
                     ),
-                ],
-                [
                     graph(
                         "ElastiCache: ECPUs and throttled commands",
                         cache("ElastiCacheProcessingUnits", "Sum"),
                         cache("ThrottledCmds", "Sum"),
                     ),
                     graph("ElastiCache: bytes stored", cache("BytesUsedForCache", "Maximum")),
-                    graph("Service: hot set", emf("HotSetFlushes"), emf("HotSetDropped")),
-                    graph("Service: cold starts", emf("ColdStart")),
+                    graph(
+                        "Service: hot set and cold starts",
+                        emf("HotSetFlushes"),
+                        emf("HotSetDropped"),
+                        emf("ColdStart"),
+                    ),
                 ],
             ],
         )

@@ -18,6 +18,7 @@ EMF_METRICS: dict[str, tuple[str, ...]] = {
     "TierLookups": ("tier", "outcome"),
     "TransformerCalls": ("outcome",),
     "TransformerStrings": (),
+    "TransformerLatency": (),
     "SingleFlightWaits": ("kind",),
     "ClaimsLapsed": (),
     "DamagedValues": (),
@@ -37,14 +38,29 @@ class Tally:
     registry there meant collecting every counter per invocation, most of a warm hit's cost.
     """
 
-    __slots__ = ("counts",)
+    __slots__ = ("counts", "samples")
+
+    #: Values one EMF document may carry for a metric; later ones in an invocation are left out.
+    MAX_SAMPLES = 100
 
     def __init__(self) -> None:
         self.counts: dict[tuple[str, Dimensions], float] = {}
+        #: Durations in milliseconds, each kept (CloudWatch takes percentiles from them).
+        self.samples: dict[tuple[str, Dimensions], list[float]] = {}
 
     def add(self, name: str, dimensions: Dimensions = (), value: float = 1.0) -> None:
         key = (name, dimensions)
         self.counts[key] = self.counts.get(key, 0.0) + value
+
+    def observe(self, name: str, milliseconds: float, dimensions: Dimensions = ()) -> None:
+        values = self.samples.setdefault((name, dimensions), [])
+        if len(values) < self.MAX_SAMPLES:
+            values.append(milliseconds)
+
+    def take_samples(self) -> dict[tuple[str, Dimensions], list[float]]:
+        """The durations so far; observing starts again from nothing."""
+        samples, self.samples = self.samples, {}
+        return samples
 
     def take(self) -> dict[tuple[str, Dimensions], float]:
         """The counts so far; counting starts again from nothing."""
@@ -153,6 +169,11 @@ class Metrics:
             self.tally.add("TransformerCalls", (("outcome", "ok" if ok else "error"),))
             if ok:
                 self.tally.add("TransformerStrings", (), strings)
+
+    def observe_transformer_latency(self, seconds: float) -> None:
+        self.transformer_latency.observe(seconds)
+        if self.tally is not None:
+            self.tally.observe("TransformerLatency", round(seconds * 1000, 3))
 
     def count_wait(self, kind: str) -> None:
         self.singleflight_waits.labels(kind).inc()

@@ -65,7 +65,7 @@ class TransformerCalls:
                 raise
             raise TransformerError(f"transformer failed: {exc!r}") from exc
         finally:
-            self._metrics.transformer_latency.observe(time.perf_counter() - started)
+            self._metrics.observe_transformer_latency(time.perf_counter() - started)
         self._metrics.count_transformer_call(ok=True, strings=len(values))
         return outputs
 

@@ -166,6 +166,21 @@ def test_transformer_calls_and_strings_are_in_emf(
     assert strings["TransformerStrings"] == [3.0]
 
 
+def test_each_transformer_calls_duration_is_in_emf_in_milliseconds(
+    lambda_handler: LambdaHandler, capsys: pytest.CaptureFixture[str]
+) -> None:
+    invoke = Invoker(lambda_handler, "rest")
+    invoke.post({"list_1": ["one"], "list_2": ["call"]})
+    invoke.post({"list_1": ["another"], "list_2": ["call"]})
+    documents = emf(capsys.readouterr().out)["TransformerLatency"]
+    values = [value for document in documents for value in document["TransformerLatency"]]
+    units = {m["Unit"] for d in documents for m in d["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert len(values) == 2  # one per call, each invocation's in its own document
+    assert all(value >= 0 for value in values)
+    assert units == {"Milliseconds"}
+    assert all(dimension_names(document) == ["service"] for document in documents)
+
+
 def test_a_wait_on_work_another_process_holds_is_in_emf(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -63,7 +63,7 @@ def test_every_service_metric_on_it_is_one_the_code_exports_with_its_dimensions(
 def test_the_metrics_the_code_counts_are_the_ones_declared() -> None:
     counted = set()
     for path in SERVICE.rglob("*.py"):
-        counted |= set(re.findall(r'tally\.add\(\s*"(\w+)"', path.read_text()))
+        counted |= set(re.findall(r'tally\.(?:add|observe)\(\s*"(\w+)"', path.read_text()))
         counted |= set(re.findall(r'counts\[\("(\w+)", \(\)\)\]', path.read_text()))
     assert counted == set(EMF_METRICS)
 

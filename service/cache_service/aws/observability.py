@@ -56,27 +56,35 @@ class EmfExport:
     def flush(self, *, cold_start: bool) -> None:
         """Emit what was counted since the last flush; nothing when nothing was."""
         counts = self._tally.take()
+        samples = self._tally.take_samples()
         if cold_start:
             counts[("ColdStart", ())] = 1.0
-        if not counts:
+        if not counts and not samples:
             return
         timestamp = int(time.time() * 1000)
         lines = [
-            self._document(name, dims, value, timestamp) for (name, dims), value in counts.items()
+            self._document(name, dims, [value], "Count", timestamp)
+            for (name, dims), value in counts.items()
+        ]
+        lines += [
+            self._document(name, dims, values, "Milliseconds", timestamp)
+            for (name, dims), values in samples.items()
         ]
         sys.stdout.write("\n".join(lines) + "\n")
 
-    def _document(self, name: str, dimensions: Dimensions, value: float, timestamp: int) -> str:
+    def _document(
+        self, name: str, dimensions: Dimensions, values: list[float], unit: str, timestamp: int
+    ) -> str:
         directive = {
             "Namespace": self._namespace,
             "Dimensions": [["service", *(key for key, _ in dimensions)]],
-            "Metrics": [{"Name": name, "Unit": "Count"}],
+            "Metrics": [{"Name": name, "Unit": unit}],
         }
         document = {
             "_aws": {"Timestamp": timestamp, "CloudWatchMetrics": [directive]},
             "service": self._service,
             **dict(dimensions),
-            name: [value],
+            name: values,
         }
         return json.dumps(document, separators=(",", ":"))
 

@@ -256,3 +256,15 @@ def test_the_progress_bar_shows_lines_and_their_rate_on_stderr(
     assert "warming" in stderr
     assert "250 lines" in stderr
     assert "100%" in stderr
+
+
+def test_warm_takes_a_file_or_hot_n_but_not_both_nor_neither(
+    tmp_path: Path, transformer_server: TransformerServer
+) -> None:
+    env = environment(tmp_path, transformer_server)
+    both = run_warm(["--hot", "3", "in.jsonl"], env, tmp_path)
+    neither = run_warm([], env, tmp_path)
+
+    assert (both.returncode, neither.returncode) == (2, 2)
+    assert "give either FILE or --hot N" in both.stderr
+    assert "give either FILE or --hot N" in neither.stderr

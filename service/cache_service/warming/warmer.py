@@ -105,7 +105,8 @@ class _Payload:
 class Warmer:
     """Precomputes payloads through the API's tiers, claims and transformer (see the module).
 
-    ``window`` bounds the payloads in flight, and with them the memory a run holds.
+    ``window`` bounds the payloads in flight, and with them the memory a run holds (a chunk
+    of lines is admitted whole, so a window smaller than a chunk holds one chunk at most).
     """
 
     calls: TransformerCalls

@@ -27,51 +27,18 @@ from typing import Any
 
 from cache_service.aws.handler import LambdaHandler
 from cache_service.settings import Settings
-
-SETTINGS = {"store": "memory", "transformer_delay_ms": 0}
-PAYLOAD = {"list_1": ["alpha", "beta"], "list_2": ["gamma", "delta"]}
-
-
-class Context:
-    """The Lambda context attributes the handler reads."""
-
-    function_name = "cache-service"
-    function_version = "1"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:cache-service:live"
-    memory_limit_in_mb = 1024
-    aws_request_id = "bench"
-    log_group_name = "/aws/lambda/cache-service"
-    log_stream_name = "bench"
-    identity = None
-    client_context = None
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 28_000
+from tests.aws.conftest import FakeContext as Context
+from tests.aws.events import rest_event
 
 
 def event(method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
     """A REST API proxy event on stage ``prod``."""
-    headers = {"host": "bench.invalid", "content-type": "application/json"}
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "body": None if body is None else body.decode(),
-        "isBase64Encoded": False,
-        "requestContext": {
-            "stage": "prod",
-            "path": f"/prod{path}",
-            "httpMethod": method,
-            "requestId": "bench",
-            "identity": {"sourceIp": "203.0.113.7"},
-        },
-    }
+    headers = {"Content-Type": "application/json"} if body is not None else None
+    return rest_event(method, path, headers=headers, body=body)
+
+
+SETTINGS = {"store": "memory", "transformer_delay_ms": 0}
+PAYLOAD = {"list_1": ["alpha", "beta"], "list_2": ["gamma", "delta"]}
 
 
 def faults() -> int:

@@ -9,6 +9,7 @@ transformer, the configuration the stack deploys.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -23,8 +24,10 @@ from cache_service.redis_connection import RedisConnection
 from cache_service.settings import Settings
 from cache_service.stores.dynamodb.store import DynamoDbStore
 from cache_service.transformers.http import HttpTransformer
+from infra.local.environment import LambdaAssets
+from infra.local.runtime_api import LambdaFunction, RuntimeApi
 from tests.aws.conftest import FakeContext, Reply
-from tests.aws.events import rest_event
+from tests.aws.events import event_for, rest_event
 from tests.support.redis_process import RedisServer
 from tests.support.transformer_server import TransformerServer
 
@@ -309,3 +312,41 @@ def test_warming_requests_are_not_exported_as_metrics(
         assert "ColdStart" in names, "the first real invocation is still the cold one"
     finally:
         handler.close()
+
+
+async def test_the_runtime_client_runs_the_hooks_around_its_snapshot(
+    assets: LambdaAssets, redis_server: RedisServer, redis_prefix: str
+) -> None:
+    """AWS's runtime client, as SnapStart runs it: init (the import builds and warms the app
+    and registers the hooks), the before-snapshot hooks, a wait for the restore; meanwhile
+    Redis restarts; then the after-restore hooks and a first invocation that reaches it."""
+    api = await RuntimeApi(timeout_s=90).start()
+    environment = {
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start",
+        "CACHE_STORE": "memory",
+        "CACHE_TRANSFORMER_DELAY_MS": "0",
+        "CACHE_REDIS_URL": redis_server.url,
+        "CACHE_REDIS_PREFIX": redis_prefix,
+    }
+    function = LambdaFunction(assets, "cache_service.aws.handler.handler", api, environment)
+    await function.start()
+    try:
+        async with asyncio.timeout(60):
+            await api.snapshotted.wait()
+        assert api.init_error is None, api.init_error
+        with redis_server.client() as admin:
+            assert not [c for c in admin.client_list() if c["name"] == "cache-service"]
+        redis_server.restart()
+        api.restore()
+        body = json.dumps({"list_1": ["snap"], "list_2": ["start"]}).encode()
+        headers = {"Content-Type": "application/json"}
+        answer = await function.invoke(
+            event_for("rest", "POST", "/payload", headers=headers, body=body)
+        )
+        assert answer["statusCode"] == 201, answer
+        assert api.restore_error is None, api.restore_error
+        with redis_server.client() as admin:
+            assert admin.keys(f"{redis_prefix}*"), "the first invocation wrote to the new server"
+    finally:
+        await function.stop()
+        await api.stop()

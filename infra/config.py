@@ -66,6 +66,12 @@ class ServiceConfig:
     #: Below API Gateway's 29 s integration timeout, so the client gets our answer, not a 504.
     timeout_s: int = 28
     reserved_concurrency: int | None = None
+    #: Lambda SnapStart: every deploy publishes a version, Lambda snapshots it after its init,
+    #: and new environments resume from the snapshot; the API invokes the ``live`` alias.
+    snapstart: bool = True
+    #: Environments kept initialised on the ``live`` alias, billed while they exist: the
+    #: alternative to SnapStart, which Lambda does not allow on the same version.
+    provisioned_concurrency: int | None = None
     log_retention_days: int = 30
     #: API Gateway's cache: 0.5 GB is the smallest (and cheapest) size.
     cache_cluster_size: str = "0.5"
@@ -134,6 +140,17 @@ class ServiceConfig:
             ),
             (self.throttle_rate > 0 and self.throttle_burst > 0, "throttle_*", "positive"),
             (self.memory_mb >= 128, "memory_mb", "at least 128"),
+            (
+                self.provisioned_concurrency is None or self.provisioned_concurrency >= 1,
+                "provisioned_concurrency",
+                "at least 1 (unset for none)",
+            ),
+            (
+                not (self.snapstart and self.provisioned_concurrency is not None),
+                "provisioned_concurrency",
+                "unset while snapstart is true: Lambda does not allow SnapStart and provisioned "
+                "concurrency together (-c snapstart=false to provision instead)",
+            ),
             (1 <= self.cache_max_data_gb <= 5000, "cache_max_data_gb", "1..5000"),
             (self.log_retention_days in RETENTION, "log_retention_days", f"in {list(RETENTION)}"),
             (self.alarm_p99_latency_ms > 0, "alarm_p99_latency_ms", "positive"),
@@ -193,7 +210,7 @@ def _coerce(raw: Any, default: Any, key: str) -> Any:
     try:
         if isinstance(default, bool):
             return raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes")
-        if isinstance(default, int) or key == "reserved_concurrency":
+        if isinstance(default, int) or key in ("reserved_concurrency", "provisioned_concurrency"):
             return int(raw)
         if isinstance(default, float):
             return float(raw)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TypedDict
 from urllib.parse import urlsplit
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
@@ -52,6 +52,9 @@ LOGGING_CONFIG = LoggingOptions(
 )
 
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+
+#: The alias the API invokes when the function publishes versions.
+ALIAS = "live"
 
 
 class ServiceFunction(Construct):
@@ -125,9 +128,28 @@ class ServiceFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             environment=POWERTOOLS_ENVIRONMENT,
             description="cache-service HTTP API (FastAPI behind Mangum)",
+            # SnapStart needs no EFS and at most 512 MB of ephemeral storage: this function
+            # mounts none and keeps Lambda's default of 512 MB.
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if config.snapstart else None,
+            # A replaced version is deleted: each version kept would keep its snapshot cached
+            # (billed per GB-second) for nothing, since only the alias is ever invoked.
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY),
         )
         table.grant(self.function, *TABLE_ACTIONS)
         acknowledge_lambda_findings(self.function)
+        #: What the API invokes: the ``live`` alias on the version this deploy published when
+        #: SnapStart or provisioned concurrency needs one, otherwise the function itself.
+        self.entry: lambda_.IFunction = self.function
+        self.alias: lambda_.Alias | None = None
+        if config.snapstart or config.provisioned_concurrency is not None:
+            self.alias = lambda_.Alias(
+                self,
+                "Live",
+                alias_name=ALIAS,
+                version=self.function.current_version,
+                provisioned_concurrent_executions=config.provisioned_concurrency,
+            )
+            self.entry = self.alias
 
     def configure(self, environment: dict[str, str]) -> None:
         """Add the service's ``CACHE_*`` variables (known only once the tiers exist)."""

@@ -62,7 +62,7 @@ class CacheServiceStack(Stack):
         )
         environment = service_environment(config, table.table.table_name, cache.url)
         function.configure(environment)
-        api = PublicApi(self, "Api", config=config, function=function.function)
+        api = PublicApi(self, "Api", config=config, function=function.entry)
         alarms = Alarms(
             self,
             "Alarms",

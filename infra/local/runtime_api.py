@@ -7,6 +7,11 @@ queued, and posts its answer or its error back. ``LambdaFunction`` is that proce
 ``PYTHONPATH`` in Lambda's order (``/var/task``, then ``/opt/python``, then the runtime's
 own folder) and bytecode writing off, as on Lambda's read-only file systems.
 
+With ``AWS_LAMBDA_INITIALIZATION_TYPE=snap-start`` in the function's environment, the runtime
+client runs the before-snapshot hooks after init and then waits at ``restore/next``:
+``snapshotted`` is set then, and ``restore()`` lets it run the after-restore hooks and take
+invocations, as an environment resumed from the snapshot would.
+
 Every invocation carries an X-Ray trace header as active tracing gives it (root, parent,
 sampled), and the function sends its trace data to ``AWS_XRAY_DAEMON_ADDRESS`` over UDP, as
 to Lambda's daemon; nothing need listen there.
@@ -69,6 +74,11 @@ class RuntimeApi:
     #: Chosen by the OS when the API starts (bound before it is known, so no other can take it).
     port: int = 0
     init_error: bytes | None = None
+    #: What the runtime client reported when an after-restore hook failed.
+    restore_error: bytes | None = None
+    #: Set when a SnapStart init is done (before-snapshot hooks included): the function waits.
+    snapshotted: asyncio.Event = field(default_factory=asyncio.Event)
+    _restored: asyncio.Event = field(default_factory=asyncio.Event)
     #: The trace header of each invocation handed to the function, in order.
     trace_headers: list[str] = field(default_factory=list)
     # None wakes a poller when the API stops.
@@ -89,6 +99,8 @@ class RuntimeApi:
                 Route(f"{PREFIX}/invocation/{{id}}/response", self._response, methods=["POST"]),
                 Route(f"{PREFIX}/invocation/{{id}}/error", self._error, methods=["POST"]),
                 Route(f"{PREFIX}/init/error", self._init_error, methods=["POST"]),
+                Route(f"{PREFIX}/restore/next", self._restore_next, methods=["GET"]),
+                Route(f"{PREFIX}/restore/error", self._restore_error, methods=["POST"]),
             ]
         )
         listening = socket.socket()
@@ -104,9 +116,14 @@ class RuntimeApi:
                 await asyncio.sleep(0.01)
         return self
 
+    def restore(self) -> None:
+        """Resume a function waiting at ``restore/next``, as from its snapshot."""
+        self._restored.set()
+
     async def stop(self) -> None:
         self.fail_pending("the Runtime API stopped")
         self._queue.put_nowait(None)
+        self._restored.set()
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             async with asyncio.timeout(10):
@@ -176,6 +193,15 @@ class RuntimeApi:
 
     async def _init_error(self, request: Request) -> Response:
         self.init_error = await request.body()
+        return JSONResponse({"status": "OK"}, status_code=202)
+
+    async def _restore_next(self, request: Request) -> Response:
+        self.snapshotted.set()
+        await self._restored.wait()
+        return Response(status_code=200)
+
+    async def _restore_error(self, request: Request) -> Response:
+        self.restore_error = await request.body()
         return JSONResponse({"status": "OK"}, status_code=202)
 
 

@@ -8,7 +8,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from fastapi import FastAPI
 
@@ -46,6 +46,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+@runtime_checkable
+class Reconnecting(Protocol):
+    """An adapter that holds sockets, and can make its clients early and close them early.
+
+    For an environment snapshotted after start (Lambda SnapStart): the clients are made
+    before the snapshot, their connections closed, and each restored copy connects anew.
+    """
+
+    def prepare(self) -> None:
+        """Make the clients now, without connecting."""
+
+    async def reset(self) -> None:
+        """Close every connection; the next call connects again."""
+
+
 @dataclass
 class Components:
     """Everything a running service holds; ``aclose`` releases it in reverse order."""
@@ -62,10 +77,22 @@ class Components:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     #: Counts reads for ``warm --hot``; None without Redis or with CACHE_HOT_SET_SIZE=0.
     hot_set: HotSet | None = None
+    #: The adapters that hold sockets, in the order their connections are closed.
+    reconnecting: list[Reconnecting] = field(default_factory=list)
 
     @property
     def tiers(self) -> list[CacheTier | DurableStore]:
         return [*self.caches, self.store]
+
+    def prepare(self) -> None:
+        """Make every client the configuration uses, without connecting."""
+        for adapter in self.reconnecting:
+            adapter.prepare()
+
+    async def reset(self) -> None:
+        """Close every connection, keeping the service usable: the next call reconnects."""
+        for adapter in self.reconnecting:
+            await adapter.reset()
 
     async def aclose(self) -> None:
         for close in reversed(self.closers):
@@ -172,6 +199,12 @@ def build_components(settings: Settings, spans: Spans | None = None) -> Componen
                 on_flush=metrics.count_hot_flush,
             )
     store = build_store(settings, transformer.identity, metrics)
+    # Before tracing wraps them. The wake-up listener goes before the connection it uses.
+    reconnecting: list[Reconnecting] = [
+        adapter
+        for adapter in (transformer, store, wakeups, redis)
+        if isinstance(adapter, Reconnecting)
+    ]
     if spans is not None:
         from .tracing import TracedCache, TracedStore, TracedTransformer, TracedWakeups
 
@@ -230,6 +263,7 @@ def build_components(settings: Settings, spans: Spans | None = None) -> Componen
         service,
         closers=closers,
         hot_set=hot_set,
+        reconnecting=reconnecting,
     )
 
 

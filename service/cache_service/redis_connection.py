@@ -119,7 +119,25 @@ class RedisConnection:
                 self._client = client
             return self._client
 
+    def prepare(self) -> None:
+        """Make a standalone client now, without connecting (a cluster's needs the network)."""
+        if self._client is None and not self._cluster:
+            self._client = self._make_client()
+
+    async def reset(self) -> None:
+        """Close the client and its connections; a new one is made on first use.
+
+        Before a SnapStart snapshot: every environment restored from it connects anew, with a
+        pool, a queue and a lock bound to no event loop yet (making them costs microseconds).
+        """
+        await self.aclose()
+        self._slots = asyncio.Semaphore(self._max_connections)
+        self._connecting = asyncio.Lock()
+
     async def aclose(self) -> None:
         client, self._client = self._client, None
-        if client is not None:
+        if isinstance(client, Redis):
+            # The pool is ours (given to the client), so the client would leave it open.
+            await client.aclose(close_connection_pool=True)
+        elif client is not None:
             await client.aclose()

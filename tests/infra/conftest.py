@@ -103,8 +103,16 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
             "api_key_rate": "7",
             "api_key_burst": "9",
             "api_key_quota_per_day": "5000",
+            "snapstart": "false",
+            "provisioned_concurrency": "2",
         },
     )
+
+
+@pytest.fixture(scope="session")
+def without_snapstart(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The stack with SnapStart off and nothing provisioned: no version, no alias."""
+    return synth(tmp_path_factory.mktemp("cdk.out.no-snapstart"), {"snapstart": "false"})
 
 
 @pytest.fixture(scope="session")

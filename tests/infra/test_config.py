@@ -48,6 +48,7 @@ def test_string_context_values_are_coerced_to_the_field_types() -> None:
         ("warm_hot", "0"),
         ("warm_hot", "-5"),
         ("warm_hot", "many"),
+        ("provisioned_concurrency", "many"),
     ],
 )
 def test_out_of_range_context_names_the_key(key: str, value: str) -> None:
@@ -69,3 +70,17 @@ def test_a_claim_that_outlives_the_wait_stops_synth() -> None:
 def test_an_external_transformer_without_a_nat_gateway_stops_synth() -> None:
     with pytest.raises(ConfigError, match="nat_gateways"):
         _config(transformer_url="https://transformer.example.com/t")
+
+
+def test_snapstart_is_on_by_default_and_provisioned_concurrency_unset() -> None:
+    assert (ServiceConfig().snapstart, ServiceConfig().provisioned_concurrency) == (True, None)
+
+
+def test_snapstart_and_provisioned_concurrency_together_stop_synth() -> None:
+    with pytest.raises(ConfigError, match="provisioned_concurrency") as raised:
+        _config(provisioned_concurrency="2")
+    assert "snapstart" in str(raised.value)
+    config = _config(snapstart="false", provisioned_concurrency="2")
+    assert (config.snapstart, config.provisioned_concurrency) == (False, 2)
+    with pytest.raises(ConfigError, match="provisioned_concurrency"):
+        _config(snapstart="false", provisioned_concurrency="0")

@@ -53,6 +53,10 @@ class EmfExport:
         self._namespace = namespace
         self._service = service
 
+    def forget(self) -> None:
+        """Drop what was counted so far (the requests that warmed the app before a snapshot)."""
+        self._tally.take()
+
     def flush(self, *, cold_start: bool) -> None:
         """Emit what was counted since the last flush; nothing when nothing was."""
         counts = self._tally.take()

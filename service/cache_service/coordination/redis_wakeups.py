@@ -46,6 +46,13 @@ class RedisWakeups(Watchers):
         message = _SEPARATOR.join(keys)
         await self._connection.call(lambda client: client.publish(self._channel, message))
 
+    def prepare(self) -> None:
+        """Nothing to make ahead: the subscription starts on the first watch."""
+
+    async def reset(self) -> None:
+        """End the subscription; the next watch subscribes again (before a snapshot)."""
+        await self.aclose()
+
     async def aclose(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:

@@ -88,6 +88,7 @@ class BoundedExecutor:
         """``work()`` on a worker thread, without a deadline: set-up and shutdown steps."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, work)
 
-    def shutdown(self) -> None:
-        """Stop taking calls; a call still running finishes on its thread."""
-        self._pool.shutdown(wait=False)
+    def shutdown(self, *, wait: bool = False) -> None:
+        """Stop taking calls; a call still running finishes on its thread (awaited if ``wait``:
+        each ends by its deadline)."""
+        self._pool.shutdown(wait=wait)

@@ -10,6 +10,7 @@ import asyncio
 import json
 import random
 import socket
+import ssl
 from collections.abc import Sequence
 
 import httpx
@@ -63,8 +64,11 @@ class HttpTransformer:
         self._batched = batched
         self._identity = identity or f"http:{url}"
         self._backoff_s = backoff_s
-        # Created on first use, so it binds to the event loop that serves requests.
+        # Created on first use, so it binds to the event loop that serves requests. Its TLS
+        # context (the CA bundle, read and parsed: the costly part) outlives it, through
+        # ``reset``.
         self._client: httpx.AsyncClient | None = None
+        self._tls: ssl.SSLContext | None = None
 
     @property
     def identity(self) -> str:
@@ -72,8 +76,11 @@ class HttpTransformer:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
+            if self._tls is None:
+                self._tls = httpx.create_ssl_context()
             transport = httpx.AsyncHTTPTransport(
-                socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER_BYTES)]
+                verify=self._tls,
+                socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER_BYTES)],
             )
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self._timeout_s), transport=transport
@@ -175,6 +182,14 @@ class HttpTransformer:
                 f"transformer at {self._url} answered {len(outputs)} outputs for {count} inputs"
             )
         return outputs
+
+    def prepare(self) -> None:
+        """Make the client and its TLS context now, without connecting (before a snapshot)."""
+        self._http()
+
+    async def reset(self) -> None:
+        """Close the pool's connections; the next call makes a client with a fresh pool."""
+        await self.aclose()
 
     async def aclose(self) -> None:
         if self._client is not None:

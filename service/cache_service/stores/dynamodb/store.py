@@ -111,14 +111,17 @@ class DynamoDbStore:
         self._retry_after_s = retry_after_s
         self._ttl_s = ttl_s
         self._recorded_by = recorded_by
-        self._calls = BoundedExecutor(
-            timeout_s=timeout_s, max_workers=max_workers, thread_name_prefix="ddb"
-        )
         self._max_workers = max_workers
+        self._calls = self._executor()
         self._client: DynamoDBClient | None = None
         self._client_lock = threading.Lock()
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    def _executor(self) -> BoundedExecutor:
+        return BoundedExecutor(
+            timeout_s=self._timeout_s, max_workers=self._max_workers, thread_name_prefix="ddb"
+        )
 
     def _dynamodb(self) -> DynamoDBClient:
         """The client, made on first use in a worker thread (it reads files and environment)."""
@@ -350,6 +353,23 @@ class DynamoDbStore:
             client.get_item(TableName=self._table, Key=_PING_KEY)
 
         await self._run(probe)
+
+    def prepare(self) -> None:
+        """Make the client now (botocore reads its model), without connecting."""
+        self._dynamodb()
+
+    async def reset(self) -> None:
+        """Close the client's connections and start a new thread pool (before a snapshot).
+
+        The client itself is kept: closing empties its connection pools, which it fills
+        again on use. The threads go too: a process restored by forking (the tests' stand-in
+        for a snapshot) has none of them, and a new pool starts its threads when called.
+        """
+        self._calls.shutdown(wait=True)
+        self._calls = self._executor()
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
 
     async def aclose(self) -> None:
         self._calls.shutdown()

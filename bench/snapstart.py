@@ -1,0 +1,150 @@
+"""What a SnapStart restore costs the first invocation, against warm invocations, same run.
+
+SnapStart cannot run here, so its semantics are reproduced as in ``tests/aws/test_snapstart.py``:
+this process runs the handler's init (``prepare``, the work Lambda snapshots) and
+``before_snapshot``, then forks one child at a time, each standing for one restored
+environment. A child times ``after_restore`` plus its first invocation, then ``--warm``
+invocations of the same request, and reports on a pipe. The goal (issue 20): the first
+invocation after a restore within 1.2 x a warm one.
+
+What it leaves out: Firecracker's own restore (loading the snapshot's memory, which Lambda
+bills as restore duration) and the page faults of touching restored memory the first time;
+a fork's copy-on-write faults are the nearest thing here.
+
+    .venv/bin/python -m bench.snapstart [--children 15] [--warm 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from typing import Any
+
+from cache_service.aws.handler import LambdaHandler
+from cache_service.settings import Settings
+from tests.aws.conftest import FakeContext as Context
+from tests.aws.events import rest_event
+
+
+def event(method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
+    """A REST API proxy event on stage ``prod``."""
+    headers = {"Content-Type": "application/json"} if body is not None else None
+    return rest_event(method, path, headers=headers, body=body)
+
+
+SETTINGS = {"store": "memory", "transformer_delay_ms": 0}
+PAYLOAD = {"list_1": ["alpha", "beta"], "list_2": ["gamma", "delta"]}
+
+
+def faults() -> int:
+    """Minor page faults so far: after a fork, each first write to a page copies it."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def restored_child(handler: LambdaHandler, hit: dict[str, Any], warm: int) -> dict[str, Any]:
+    """One restored environment: the hook and the first invocation, then warm ones (in µs)."""
+    context = Context()
+    faulted = faults()
+    start = time.perf_counter()
+    handler.after_restore()
+    restored = time.perf_counter()
+    hook_faults = faults() - faulted
+    status = handler(hit, context)["statusCode"]
+    first = time.perf_counter()
+    first_faults = faults() - faulted - hook_faults
+    times = []
+    faulted = faults()
+    for _ in range(warm):
+        began = time.perf_counter()
+        handler(hit, context)
+        times.append(time.perf_counter() - began)
+    return {
+        "status": status,
+        "hook_us": (restored - start) * 1e6,
+        "first_us": (first - restored) * 1e6,
+        "warm_us": statistics.median(times) * 1e6,
+        "hook_faults": hook_faults,
+        "first_faults": first_faults,
+        "warm_faults": (faults() - faulted) / warm,
+    }
+
+
+def fork(handler: LambdaHandler, hit: dict[str, Any], warm: int) -> dict[str, Any]:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        # The handler's JSON logs and EMF lines: out of the report, as Lambda ships them.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        report = restored_child(handler, hit, warm)
+        with os.fdopen(write, "w") as out:
+            json.dump(report, out)
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as answer:
+        text = answer.read()
+    os.waitpid(pid, 0)
+    return dict(json.loads(text))
+
+
+def spread(values: list[float]) -> str:
+    low, high = min(values), max(values)
+    return f"median {statistics.median(values):8.1f}  (min {low:.1f}, max {high:.1f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--children", type=int, default=15, help="restored environments")
+    parser.add_argument("--warm", type=int, default=200, help="warm invocations per child")
+    parser.add_argument(
+        "--hit-before-snapshot",
+        action="store_true",
+        help="also serve the hit before the snapshot (init cannot on AWS: it needs the store)",
+    )
+    args = parser.parse_args()
+
+    handler = LambdaHandler(lambda: Settings.model_validate(SETTINGS))
+    began = time.perf_counter()
+    saved = os.dup(1)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    try:
+        handler.prepare()
+        created = handler(event("POST", "/payload", json.dumps(PAYLOAD).encode()), Context())
+        if args.hit_before_snapshot:
+            identifier = json.loads(created["body"])["id"]
+            for _ in range(3):
+                handler(event("GET", f"/payload/{identifier}"), Context())
+        handler.before_snapshot()
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+    init_ms = (time.perf_counter() - began) * 1000
+    location = json.loads(created["body"])["id"]
+    hit = event("GET", f"/payload/{location}")
+
+    reports = [fork(handler, hit, args.warm) for _ in range(args.children)]
+    assert all(r["status"] == 200 for r in reports), reports
+    ratios = [(r["hook_us"] + r["first_us"]) / r["warm_us"] for r in reports]
+    print(f"SnapStart, reproduced by fork: {args.children} restored environments, memory store,")
+    print(f"Powertools on; a GET hit; {args.warm} warm invocations each. Init (prepare + one")
+    print(f"POST + before_snapshot): {init_ms:.0f} ms, paid once per published version.")
+    print(f"  after_restore hook      µs  {spread([r['hook_us'] for r in reports])}")
+    print(f"  first invocation        µs  {spread([r['first_us'] for r in reports])}")
+    print(f"  warm invocation (median) µs {spread([r['warm_us'] for r in reports])}")
+    print(f"  (hook + first) / warm       {spread(ratios)}   goal <= 1.2")
+    print(f"  page faults: hook {spread([float(r['hook_faults']) for r in reports])}")
+    print(f"               first {spread([float(r['first_faults']) for r in reports])}")
+    print(f"               warm {spread([float(r['warm_faults']) for r in reports])}")
+    if args.hit_before_snapshot:
+        print("  (the hit was served 3 times before the snapshot)")
+    handler.close()
+
+
+if __name__ == "__main__":
+    main()

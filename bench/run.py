@@ -511,6 +511,37 @@ def lambda_start(report: Report, runs: int) -> None:
         f"{without_powertools / direct:.2f}",
         f"{direct * 1e6:.0f} µs",
     )
+    snapstart(report)
+
+
+def snapstart(report: Report, children: int = 15) -> None:
+    """SnapStart's split, reproduced by fork (bench/snapstart.py): init once per version,
+    then restore + first invocation in each environment, against its warm invocations."""
+    from bench.snapstart import measure
+
+    section = (
+        f"Lambda with SnapStart, reproduced by fork: init once, {children} restored environments "
+        "(memory store, Powertools on, a GET hit)"
+    )
+    report.table(
+        section,
+        "init (per version)",
+        "after_restore + first invocation",
+        "warm invocation",
+        "ratio, median (range)",
+        "goal",
+    )
+    measured = measure(children, 200)
+    reports, ratios = measured["reports"], measured["ratios"]
+    first = [r["hook_us"] + r["first_us"] for r in reports]
+    report.row(
+        section,
+        f"{measured['init_ms']:.0f} ms",
+        f"{statistics.median(first):.0f} µs",
+        f"{statistics.median(r['warm_us'] for r in reports):.0f} µs",
+        f"{statistics.median(ratios):.1f} ({min(ratios):.1f}-{max(ratios):.1f})",
+        "≤ 1.2 (a fork's copy-on-write faults stand in for Firecracker's restore)",
+    )
 
 
 # Sections other benchmarks write into RESULTS.md themselves (bench/edge.py by hand,

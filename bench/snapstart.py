@@ -98,17 +98,8 @@ def spread(values: list[float]) -> str:
     return f"median {statistics.median(values):8.1f}  (min {low:.1f}, max {high:.1f})"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--children", type=int, default=15, help="restored environments")
-    parser.add_argument("--warm", type=int, default=200, help="warm invocations per child")
-    parser.add_argument(
-        "--hit-before-snapshot",
-        action="store_true",
-        help="also serve the hit before the snapshot (init cannot on AWS: it needs the store)",
-    )
-    args = parser.parse_args()
-
+def measure(children: int, warm: int, *, hit_before_snapshot: bool = False) -> dict[str, Any]:
+    """Init once, then ``children`` restored environments; their reports and the init time."""
     handler = LambdaHandler(lambda: Settings.model_validate(SETTINGS))
     began = time.perf_counter()
     saved = os.dup(1)
@@ -116,7 +107,7 @@ def main() -> None:
     try:
         handler.prepare()
         created = handler(event("POST", "/payload", json.dumps(PAYLOAD).encode()), Context())
-        if args.hit_before_snapshot:
+        if hit_before_snapshot:
             identifier = json.loads(created["body"])["id"]
             for _ in range(3):
                 handler(event("GET", f"/payload/{identifier}"), Context())
@@ -127,13 +118,30 @@ def main() -> None:
     init_ms = (time.perf_counter() - began) * 1000
     location = json.loads(created["body"])["id"]
     hit = event("GET", f"/payload/{location}")
-
-    reports = [fork(handler, hit, args.warm) for _ in range(args.children)]
+    reports = [fork(handler, hit, warm) for _ in range(children)]
     assert all(r["status"] == 200 for r in reports), reports
+    handler.close()
     ratios = [(r["hook_us"] + r["first_us"]) / r["warm_us"] for r in reports]
+    return {"init_ms": init_ms, "reports": reports, "ratios": ratios}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--children", type=int, default=15, help="restored environments")
+    parser.add_argument("--warm", type=int, default=200, help="warm invocations per child")
+    parser.add_argument(
+        "--hit-before-snapshot",
+        action="store_true",
+        help="also serve the hit before the snapshot (init cannot on AWS: it needs the store)",
+    )
+    args = parser.parse_args()
+    measured = measure(args.children, args.warm, hit_before_snapshot=args.hit_before_snapshot)
+    reports, ratios = measured["reports"], measured["ratios"]
     print(f"SnapStart, reproduced by fork: {args.children} restored environments, memory store,")
     print(f"Powertools on; a GET hit; {args.warm} warm invocations each. Init (prepare + one")
-    print(f"POST + before_snapshot): {init_ms:.0f} ms, paid once per published version.")
+    print(
+        f"POST + before_snapshot): {measured['init_ms']:.0f} ms, paid once per published version."
+    )
     print(f"  after_restore hook      µs  {spread([r['hook_us'] for r in reports])}")
     print(f"  first invocation        µs  {spread([r['first_us'] for r in reports])}")
     print(f"  warm invocation (median) µs {spread([r['warm_us'] for r in reports])}")
@@ -143,7 +151,6 @@ def main() -> None:
     print(f"               warm {spread([float(r['warm_faults']) for r in reports])}")
     if args.hit_before_snapshot:
         print("  (the hit was served 3 times before the snapshot)")
-    handler.close()
 
 
 if __name__ == "__main__":

@@ -18,17 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 from ..settings import Settings, describe_error
 from . import snapshot
+from .environment import ExecutionEnvironment, LambdaEvent
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from mangum import Mangum
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-    from .observability import LambdaObservability
 
 log = logging.getLogger(__name__)
 
-LambdaEvent = dict[str, Any]
 # Kept back from the remaining time when finishing flights, so the answer still leaves in time.
 _ANSWER_MARGIN_S = 0.2
 # The least time left in an invocation for the hot set's flush to start (a few Redis calls).
@@ -155,7 +154,7 @@ async def misconfigured(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class LambdaHandler:
+class LambdaHandler(ExecutionEnvironment):
     """A Lambda handler that builds the app once and serves every invocation on one loop.
 
     Mangum's lifespan is off on purpose: with it on, Mangum 0.22 runs the app's startup and
@@ -170,29 +169,16 @@ class LambdaHandler:
     ) -> None:
         """``observe=False`` leaves Powertools out (plain logs, no EMF, no X-Ray): the
         benchmarks' measure of what observability costs a cold start."""
+        super().__init__(observe=observe)
         self._settings = settings
-        self._observing = observe
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._adapter: Mangum | None = None
         self._app: FastAPI | None = None
-        self._observe: LambdaObservability | None = None
         self._timeout_checked = False
 
     @property
     def app(self) -> FastAPI | None:
         """The app, once the first invocation has built it."""
         return self._app
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None:
-        """The loop every invocation runs on, once the first one has made it."""
-        return self._loop
-
-    def __call__(self, event: LambdaEvent, context: Any) -> dict[str, Any]:
-        self._start()
-        if self._observe is None:
-            return self._serve(event, context)
-        return self._observe.invoke(self._serve, event, context)
 
     def prepare(self) -> None:
         """Build everything the configuration uses and warm it, before any invocation.
@@ -231,16 +217,6 @@ class LambdaHandler:
         # os.urandom and ``secrets``, which the kernel serves fresh in each environment.
         random.seed()
         self._start()
-
-    def _start(self) -> None:
-        if self._loop is None or self._loop.is_closed():
-            self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
-        if self._observe is None and self._observing:
-            # First, so that even the build's log lines (a configuration error) are JSON.
-            from .observability import LambdaObservability
-
-            self._observe = LambdaObservability()
 
     def _serve(self, event: LambdaEvent, context: Any) -> dict[str, Any]:
         adapter = self._built()

@@ -42,14 +42,13 @@ from typing import TYPE_CHECKING, Any
 from ..settings import Settings, describe_error
 from ..warming.lines import Judged, LineJudge, read_lines
 from ..warming.warmer import Outcome, Status, Totals, build_warmer
+from .environment import ExecutionEnvironment, LambdaEvent
 
 if TYPE_CHECKING:
     from ..app import Components
-    from .observability import LambdaObservability
 
 log = logging.getLogger(__name__)
 
-LambdaEvent = dict[str, Any]
 #: Most payloads in flight in one run: bounds the memory an invocation holds.
 WINDOW = 1000
 #: Lines judged per chunk handed to the warmer (as ``cache-service warm`` reads them).
@@ -160,34 +159,20 @@ class SqsBatch:
         return {"batchItemFailures": [{"itemIdentifier": m.id} for m in retry]}
 
 
-class WarmWorker:
+class WarmWorker(ExecutionEnvironment):
     """The worker function's handler: components built once, one loop, bounded runs."""
 
     def __init__(
         self, settings: Callable[[], Settings] = Settings, *, observe: bool = True
     ) -> None:
+        super().__init__(observe=observe)
         self._settings = settings
-        self._observing = observe
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._components: Components | None = None
-        self._observe: LambdaObservability | None = None
 
     @property
     def components(self) -> Components | None:
         """The components, once the first invocation has built them."""
         return self._components
-
-    def __call__(self, event: LambdaEvent, context: Any) -> dict[str, Any]:
-        if self._loop is None or self._loop.is_closed():
-            self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
-        if self._observe is None and self._observing:
-            from .observability import LambdaObservability
-
-            self._observe = LambdaObservability()
-        if self._observe is None:
-            return self._serve(event, context)
-        return self._observe.invoke(self._serve, event, context)
 
     def _serve(self, event: LambdaEvent, context: Any) -> dict[str, Any]:
         components = self._build()

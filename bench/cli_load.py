@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 
 from bench.load import wrk
-from bench.run import BRIEF, LOAD_CPU, RESULTS, SERVER_CPU, service
+from bench.run import BRIEF, LOAD_CPU, SERVER_CPU, service, write_section
 from tests.support.processes import wait_for_http
 
 BEGIN, END = "<!-- cli-load: begin -->", "<!-- cli-load: end -->"
@@ -282,13 +282,7 @@ def main() -> None:
         "near 0, the tool kept it fed and the neighbours' share of CPU 0 set the pace.\n\n"
         f"{table}\n\nSame-round ratios:\n\n" + "\n".join(ratios) + f"\n{END}\n"
     )
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
+    write_section(BEGIN, END, section)
     print(section)
 
 

@@ -554,6 +554,18 @@ _KEPT = (
 )
 
 
+def write_section(begin: str, end: str, section: str) -> None:
+    """Put ``section`` (which starts with ``begin`` and ends with ``end``) into RESULTS.md, in
+    place of the one between the same markers, or at the end the first time."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + section + rest.split(end, 1)[1].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(text)
+
+
 def _kept_sections() -> str:
     if not RESULTS.exists():
         return ""

@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from bench.run import RESULTS
+from bench.run import RESULTS, write_section
 from tests.support.processes import free_port, wait_for_http
 
 BEGIN, END = "<!-- bench.warm begin -->", "<!-- bench.warm end -->"
@@ -361,13 +361,7 @@ def main() -> None:
         f"{sys.version.split()[0]}; load average (1 min) {load_at_start:.1f} at the start, "
         f"{os.getloadavg()[0]:.1f} at the end.\n\n" + "\n\n".join(parts) + f"\n{END}\n"
     )
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
+    write_section(BEGIN, END, section)
     print(f"wrote {RESULTS}")
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from cache_service.breaker import CircuitBreaker
 from cache_service.caches.hot_set import HotSet
-from cache_service.redis_connection import UNREACHABLE, RedisConnection
+from cache_service.redis_connection import RedisConnection
+from tests.caches.conftest import connection
 from tests.support.processes import free_port
 
 H = 3600  # One generation. Wall time near now: Redis expires the keys by its own clock.
@@ -27,18 +27,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def connection(url: str, *, cluster: bool, cooldown_s: float = 5) -> RedisConnection:
-    breaker = CircuitBreaker("redis", cooldown_s=cooldown_s, failures=UNREACHABLE)
-    return RedisConnection(url, cluster=cluster, timeout_s=0.25, max_connections=8, breaker=breaker)
-
-
-@pytest.fixture(params=["standalone", "cluster"])
-def redis_target(request: pytest.FixtureRequest) -> Any:
-    """The server under test: a RedisServer or a RedisCluster from the harness."""
-    name = "redis_server" if request.param == "standalone" else "redis_cluster"
-    return request.getfixturevalue(name)
 
 
 @pytest.fixture

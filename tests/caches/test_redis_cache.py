@@ -13,21 +13,10 @@ import pytest
 from cache_service.breaker import CircuitBreaker, CircuitOpen
 from cache_service.caches.redis import RedisCache
 from cache_service.redis_connection import UNREACHABLE, RedisConnection
+from tests.caches.conftest import connection
 from tests.support.processes import free_port
 
 TTL_S = 600
-
-
-def connection(url: str, *, cluster: bool, cooldown_s: float = 5) -> RedisConnection:
-    breaker = CircuitBreaker("redis", cooldown_s=cooldown_s, failures=UNREACHABLE)
-    return RedisConnection(url, cluster=cluster, timeout_s=0.25, max_connections=8, breaker=breaker)
-
-
-@pytest.fixture(params=["standalone", "cluster"])
-def redis_target(request: pytest.FixtureRequest) -> Any:
-    """The server under test: a RedisServer or a RedisCluster from the harness."""
-    name = "redis_server" if request.param == "standalone" else "redis_cluster"
-    return request.getfixturevalue(name)
 
 
 @pytest.fixture

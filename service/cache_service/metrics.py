@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "EMF_METRICS", "NAMESPACE", "Dimensions", "Metrics", "Tally"]
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "EMF_METRICS",
+    "NAMESPACE",
+    "Dimensions",
+    "Metrics",
+    "Served",
+    "Tally",
+]
 
 #: The CloudWatch namespace of the service's metrics wherever they are exported as EMF: the
 #: stack sets it, and a Lambda run without it (sam local, docker run) uses the same one.
@@ -31,14 +41,25 @@ EMF_METRICS: dict[str, tuple[str, ...]] = {
 Dimensions = tuple[tuple[str, str], ...]
 
 
-class Tally:
-    """What was counted since it was last taken, by metric name and dimensions.
+class Served(NamedTuple):
+    """One answered request, as its access line names it."""
 
-    For an exporter that writes per invocation (EMF on Lambda): reading the Prometheus
-    registry there meant collecting every counter per invocation, most of a warm hit's cost.
+    method: str
+    path: str
+    status: int
+    request_id: str
+
+
+class Tally:
+    """What was counted since it was last taken, by metric name and dimensions, and the
+    requests answered meanwhile.
+
+    For an exporter that writes per invocation (EMF and the access line on Lambda): reading
+    the Prometheus registry there meant collecting every counter per invocation, most of a
+    warm hit's cost.
     """
 
-    __slots__ = ("counts", "samples")
+    __slots__ = ("counts", "samples", "served")
 
     #: Values one EMF document may carry for a metric; later ones in an invocation are left out.
     MAX_SAMPLES = 100
@@ -47,6 +68,7 @@ class Tally:
         self.counts: dict[tuple[str, Dimensions], float] = {}
         #: Durations in milliseconds, each kept (CloudWatch takes percentiles from them).
         self.samples: dict[tuple[str, Dimensions], list[float]] = {}
+        self.served: list[Served] = []
 
     def add(self, name: str, dimensions: Dimensions = (), value: float = 1.0) -> None:
         key = (name, dimensions)
@@ -61,6 +83,11 @@ class Tally:
         """The durations so far; observing starts again from nothing."""
         samples, self.samples = self.samples, {}
         return samples
+
+    def take_served(self) -> list[Served]:
+        """The requests answered so far; the list starts again from nothing."""
+        served, self.served = self.served, []
+        return served
 
     def take(self) -> dict[tuple[str, Dimensions], float]:
         """The counts so far; counting starts again from nothing."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from cache_service.aws.observability import EmfExport
 from cache_service.metrics import Metrics
 from cache_service.settings import Settings
 from infra.function import POWERTOOLS_ENVIRONMENT
-from tests.aws.conftest import HELD_ELSEWHERE, SETTINGS, Invoker, hold_elsewhere
+from tests.aws.conftest import HELD_ELSEWHERE, SETTINGS, Invoker, Reply, hold_elsewhere
 
 NAMESPACE = "CacheServiceTest"
 API_GATEWAY_REQUEST_ID = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"  # tests/aws/events.py
@@ -64,19 +65,32 @@ def emf(out: str) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def dimension_names(document: dict[str, Any]) -> list[str]:
-    return sorted(document["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0])
+def directive(document: dict[str, Any], metric: str) -> dict[str, Any]:
+    """The directive that declares ``metric`` in this document (it may declare others)."""
+    directives: list[dict[str, Any]] = document["_aws"]["CloudWatchMetrics"]
+    (found,) = [each for each in directives if [m["Name"] for m in each["Metrics"]] == [metric]]
+    return found
 
 
-def test_a_log_line_is_json_with_correlation_id_cold_start_and_request_id(
-    failing_transformer: Invoker, capsys: pytest.CaptureFixture[str]
-) -> None:
-    reply = failing_transformer(
+def dimension_names(document: dict[str, Any], metric: str) -> list[str]:
+    (dimensions,) = directive(document, metric)["Dimensions"]
+    return sorted(dimensions)
+
+
+def post_quoting_an_id(invoke: Invoker) -> Reply:
+    """A new payload, posted with the client's own ``X-Request-ID: client-id-1``."""
+    return invoke(
         "POST",
         "/payload",
         headers={"Content-Type": "application/json", "X-Request-ID": "client-id-1"},
         body=json.dumps({"list_1": ["a"], "list_2": ["b"]}).encode(),
     )
+
+
+def test_a_log_line_is_json_with_correlation_id_cold_start_and_request_id(
+    failing_transformer: Invoker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reply = post_quoting_an_id(failing_transformer)
     assert reply.status == 502
     logs = [d for d in documents(capsys.readouterr().out) if "level" in d]
     error = next(d for d in logs if d["level"] == "ERROR")
@@ -122,7 +136,7 @@ def test_without_a_namespace_set_the_metrics_go_where_the_stack_sends_them(
     finally:
         handler.close()
     (cold,) = emf(capsys.readouterr().out)["ColdStart"]
-    namespace = cold["_aws"]["CloudWatchMetrics"][0]["Namespace"]
+    namespace = directive(cold, "ColdStart")["Namespace"]
     assert namespace == POWERTOOLS_ENVIRONMENT["POWERTOOLS_METRICS_NAMESPACE"] == "CacheService"
 
 
@@ -134,8 +148,8 @@ def test_requests_are_counted_by_route_status_and_cache_in_emf(
     requests = emf(capsys.readouterr().out)["Requests"]
     assert len(requests) == 1
     document = requests[0]
-    assert document["_aws"]["CloudWatchMetrics"][0]["Namespace"] == NAMESPACE
-    assert dimension_names(document) == ["cache", "route", "service", "status"]
+    assert directive(document, "Requests")["Namespace"] == NAMESPACE
+    assert dimension_names(document, "Requests") == ["cache", "route", "service", "status"]
     assert (document["route"], document["status"], document["cache"]) == (
         "POST /payload",
         "201",
@@ -174,11 +188,11 @@ def test_each_transformer_calls_duration_is_in_emf_in_milliseconds(
     invoke.post({"list_1": ["another"], "list_2": ["call"]})
     documents = emf(capsys.readouterr().out)["TransformerLatency"]
     values = [value for document in documents for value in document["TransformerLatency"]]
-    units = {m["Unit"] for d in documents for m in d["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    units = {m["Unit"] for d in documents for m in directive(d, "TransformerLatency")["Metrics"]}
     assert len(values) == 2  # one per call, each invocation's in its own document
     assert all(value >= 0 for value in values)
     assert units == {"Milliseconds"}
-    assert all(dimension_names(document) == ["service"] for document in documents)
+    assert all(dimension_names(d, "TransformerLatency") == ["service"] for d in documents)
 
 
 def test_a_wait_on_work_another_process_holds_is_in_emf(
@@ -199,14 +213,14 @@ def test_a_wait_on_work_another_process_holds_is_in_emf(
     assert (waits["kind"], waits["SingleFlightWaits"]) == ("claimed elsewhere", [1.0])
 
 
-def test_claim_lapses_and_damaged_values_are_in_emf(capsys: pytest.CaptureFixture[str]) -> None:
+def test_claim_lapses_and_damaged_values_are_in_emf() -> None:
     metrics = Metrics()
     export = EmfExport(metrics, namespace="CacheService", service="cache-service")
     metrics.count_lapsed(2)
     metrics.count_damaged(1)
-    export.flush(cold_start=False)
-    export.flush(cold_start=False)  # Nothing moved since: nothing more is written.
-    found = emf(capsys.readouterr().out)
+    lines = export.lines(cold_start=False)
+    assert export.lines(cold_start=False) == []  # Nothing moved since: nothing more.
+    found = emf("\n".join(lines))
     assert [doc["ClaimsLapsed"] for doc in found["ClaimsLapsed"]] == [[2.0]]
     assert [doc["DamagedValues"] for doc in found["DamagedValues"]] == [[1.0]]
 
@@ -248,3 +262,63 @@ def test_a_warm_invocation_emits_only_what_it_counted(
     found = emf(capsys.readouterr().out)
     assert sorted(found) == ["Requests"]
     assert found["Requests"][0]["route"] == "GET /health"
+
+
+def test_metrics_that_can_share_a_document_share_one(
+    lambda_handler: LambdaHandler, capsys: pytest.CaptureFixture[str]
+) -> None:
+    invoke = Invoker(lambda_handler, "rest")
+    invoke.post({"list_1": ["a"], "list_2": ["b"]})
+    capsys.readouterr()
+    invoke.post({"list_1": ["a"], "list_2": ["b"]})  # a hit: one tier looked up, one request
+    (document,) = [d for d in documents(capsys.readouterr().out) if "_aws" in d]
+    assert dimension_names(document, "Requests") == ["cache", "route", "service", "status"]
+    assert dimension_names(document, "TierLookups") == ["outcome", "service", "tier"]
+    assert (document["Requests"], document["TierLookups"]) == ([1.0], [1.0])
+
+
+def test_dimension_values_that_differ_are_never_in_one_document() -> None:
+    metrics = Metrics()
+    export = EmfExport(metrics, namespace="CacheService", service="cache-service")
+    tally = export.tally
+    tally.add("TierLookups", (("tier", "memory"), ("outcome", "miss")))
+    tally.add("TierLookups", (("tier", "redis"), ("outcome", "hit")))
+    tally.add("TransformerCalls", (("outcome", "error"),))
+    tally.add("TransformerCalls", (("outcome", "ok"),), 2)
+    tally.observe("TransformerLatency", 12.5)
+    found = emf("\n".join(export.lines(cold_start=True)))
+    lookups = {(d["tier"], d["outcome"], d["TierLookups"][0]) for d in found["TierLookups"]}
+    calls = {(d["outcome"], d["TransformerCalls"][0]) for d in found["TransformerCalls"]}
+    assert lookups == {("memory", "miss", 1.0), ("redis", "hit", 1.0)}
+    assert calls == {("error", 1.0), ("ok", 2.0)}
+    assert [d["TransformerLatency"] for d in found["TransformerLatency"]] == [[12.5]]
+    assert [d["ColdStart"] for d in found["ColdStart"]] == [[1.0]]
+
+
+def test_each_answer_has_one_access_line_with_every_key_the_other_lines_have(
+    failing_transformer: Invoker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reply = post_quoting_an_id(failing_transformer)
+    logs = [d for d in documents(capsys.readouterr().out) if "level" in d]
+    (error,) = [d for d in logs if d["level"] == "ERROR"]
+    (access,) = [d for d in logs if d["location"] == "access"]
+    assert access["message"] == f"POST /prod/payload {reply.status}"
+    assert access["level"] == "INFO"
+    assert set(access) == set(error)
+    same = ("service", "correlation_id", "cold_start", "function_request_id", "request_id")
+    assert {key: access[key] for key in same} == {key: error[key] for key in same}
+    # Powertools' timestamp, to the millisecond ("2026-11-26 00:07:16,978+0000"); the access
+    # line leaves when the answer has been made, after the error line.
+    written = {
+        key: datetime.strptime(line["timestamp"], "%Y-%m-%d %H:%M:%S,%f%z")
+        for key, line in (("access", access), ("error", error))
+    }
+    assert timedelta(0) <= written["access"] - written["error"] < timedelta(seconds=5)
+
+
+def test_mangums_own_access_line_is_not_written_twice(
+    lambda_handler: LambdaHandler, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Invoker(lambda_handler, "rest")("GET", "/health")
+    lines = [d for d in documents(capsys.readouterr().out) if "level" in d]
+    assert [d["message"] for d in lines] == ["GET /prod/health 200"]

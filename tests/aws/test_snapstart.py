@@ -304,8 +304,13 @@ def test_warming_requests_are_not_exported_as_metrics(
             for line in capsys.readouterr().out.splitlines()
             if line.startswith("{") and '"_aws"' in line
         ]
-        names = [d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] for d in documents]
-        requests = [d for d, name in zip(documents, names, strict=True) if name == "Requests"]
+        names = [
+            metric["Name"]
+            for document in documents
+            for each in document["_aws"]["CloudWatchMetrics"]
+            for metric in each["Metrics"]
+        ]
+        requests = [d for d in documents if "Requests" in d]
         assert [(d["route"], d["Requests"]) for d in requests] == [("GET /health", [1.0])], (
             documents
         )

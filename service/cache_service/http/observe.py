@@ -11,7 +11,7 @@ import time
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..metrics import Dimensions, Metrics
+from ..metrics import Dimensions, Metrics, Served
 from . import request_id
 
 
@@ -79,6 +79,7 @@ class ObserveRequests:
             tally = self.metrics.tally
             if tally is not None:
                 tally.add("Requests", dimensions)
+                tally.served.append(Served(method, scope["path"], status, rid))
 
     def _replayed(self, scope: Scope) -> bool:
         route = scope.get("route")

@@ -21,6 +21,8 @@ PERIOD = Duration.minutes(5)
 SERVER_ERROR_RATE = 0.01
 #: Share of failed transformer calls (%) that raises its alarm.
 TRANSFORMER_ERROR_PERCENT = 5
+#: Share of the cache's storage cap that raises its alarm: past the cap it evicts.
+CACHE_FULL_SHARE = 0.8
 
 
 class Alarms(Construct):
@@ -96,10 +98,12 @@ class Alarms(Construct):
         *,
         table_throttles: cloudwatch.IMetric,
         cache_throttles: cloudwatch.IMetric,
+        cache_bytes: cloudwatch.IMetric,
+        cache_max_data_gb: int,
         service: str,
     ) -> list[cloudwatch.Alarm]:
-        """Alarms on what the tiers under the function refuse, and on a failing transformer:
-        causes, where the first three alarms show symptoms."""
+        """Alarms on what the tiers under the function refuse, on a cache about to evict, and
+        on a failing transformer: causes, where the first three alarms show symptoms."""
         errors, ok = (
             cloudwatch.Metric(
                 namespace=NAMESPACE,
@@ -132,6 +136,15 @@ class Alarms(Construct):
                 periods=1,
                 description="ElastiCache throttled commands: the workload grew faster than the "
                 "serverless cache scales; hits fall through to DynamoDB meanwhile.",
+            ),
+            self._above(
+                "CacheNearlyFull",
+                cache_bytes,
+                CACHE_FULL_SHARE * cache_max_data_gb * 10**9,
+                periods=3,
+                description=f"The cache holds more than {CACHE_FULL_SHARE:.0%} of its "
+                f"{cache_max_data_gb} GB cap, 15 minutes running: at the cap it evicts, and "
+                "hits fall through to DynamoDB (raise cache_max_data_gb or shorten redis_ttl_s).",
             ),
             self._above(
                 "TransformerErrorRate",

@@ -185,6 +185,7 @@ class Dashboard(Construct):
             ],
         )
         self.cache_throttles = cache("ThrottledCmds", "Sum")
+        self.cache_bytes = cache("BytesUsedForCache", "Maximum")
         self.table_throttles = table.metric_throttled_requests_for_operations(
             operations=list(TABLE_OPERATIONS.values()), period=PERIOD, statistic="Sum"
         )

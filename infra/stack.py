@@ -97,6 +97,8 @@ class CacheServiceStack(Stack):
         alarms.watch_tiers(
             table_throttles=dashboard.table_throttles,
             cache_throttles=dashboard.cache_throttles,
+            cache_bytes=dashboard.cache_bytes,
+            cache_max_data_gb=config.cache_max_data_gb,
             service=service,
         )
 

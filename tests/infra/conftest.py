@@ -105,6 +105,7 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
             "api_key_quota_per_day": "5000",
             "snapstart": "false",
             "provisioned_concurrency": "2",
+            "cache_max_data_gb": "20",
         },
     )
 

@@ -30,7 +30,7 @@ def _stage_dimensions(stack: Synth) -> list[dict[str, Any]]:
     ]
 
 
-def test_three_alarms_on_the_api_one_on_dead_letters_and_three_on_causes(stack: Synth) -> None:
+def test_three_alarms_on_the_api_one_on_dead_letters_and_four_on_causes(stack: Synth) -> None:
     alarms = stack.resources("AWS::CloudWatch::Alarm").values()
     metrics = {a["Properties"].get("MetricName", "math") for a in alarms}
     assert metrics == {
@@ -39,9 +39,10 @@ def test_three_alarms_on_the_api_one_on_dead_letters_and_three_on_causes(stack: 
         "Throttles",
         "ApproximateNumberOfMessagesVisible",
         "ThrottledCmds",
+        "BytesUsedForCache",
         "math",  # DynamoDB throttles summed over operations; the transformer's error rate
     }
-    assert len(alarms) == 7
+    assert len(alarms) == 8
 
 
 def test_the_5xx_alarm_watches_the_share_of_requests_on_the_stage(stack: Synth) -> None:

@@ -98,6 +98,23 @@ def test_throttled_tiers_raise_alarms(stack: Synth) -> None:
     assert (cache["Threshold"], table["Threshold"]) == (0, 0)
 
 
+def test_a_cache_nearing_its_storage_cap_raises_an_alarm_before_it_evicts(
+    stack: Synth, variant: Synth
+) -> None:
+    alarm = _alarm(stack, "CacheNearlyFull")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/ElastiCache", "BytesUsedForCache")
+    assert alarm["Statistic"] == "Maximum"
+    (dimension,) = alarm["Dimensions"]
+    assert dimension["Name"] == "clusterId"
+    # 80 % of the cap the stack gives the cache (5 GB unless cache_max_data_gb says otherwise).
+    (cache,) = stack.resources("AWS::ElastiCache::ServerlessCache").values()
+    cap = cache["Properties"]["CacheUsageLimits"]["DataStorage"]
+    assert (cap["Maximum"], cap["Unit"]) == (5, "GB")
+    assert alarm["Threshold"] == 0.8 * 5 * 10**9
+    assert _alarm(variant, "CacheNearlyFull")["Threshold"] == 0.8 * 20 * 10**9
+    assert alarm["EvaluationPeriods"] == 3
+
+
 def test_a_failing_transformer_raises_an_alarm_on_its_error_rate(stack: Synth) -> None:
     alarm = _alarm(stack, "TransformerErrorRate")
     stats = [m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m]

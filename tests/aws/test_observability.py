@@ -65,16 +65,8 @@ def emf(out: str) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def directive(document: dict[str, Any], metric: str) -> dict[str, Any]:
-    """The directive that declares ``metric`` in this document (it may declare others)."""
-    directives: list[dict[str, Any]] = document["_aws"]["CloudWatchMetrics"]
-    (found,) = [each for each in directives if [m["Name"] for m in each["Metrics"]] == [metric]]
-    return found
-
-
-def dimension_names(document: dict[str, Any], metric: str) -> list[str]:
-    (dimensions,) = directive(document, metric)["Dimensions"]
-    return sorted(dimensions)
+def dimension_names(document: dict[str, Any]) -> list[str]:
+    return sorted(document["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0])
 
 
 def post_quoting_an_id(invoke: Invoker) -> Reply:
@@ -136,7 +128,7 @@ def test_without_a_namespace_set_the_metrics_go_where_the_stack_sends_them(
     finally:
         handler.close()
     (cold,) = emf(capsys.readouterr().out)["ColdStart"]
-    namespace = directive(cold, "ColdStart")["Namespace"]
+    namespace = cold["_aws"]["CloudWatchMetrics"][0]["Namespace"]
     assert namespace == POWERTOOLS_ENVIRONMENT["POWERTOOLS_METRICS_NAMESPACE"] == "CacheService"
 
 
@@ -148,8 +140,8 @@ def test_requests_are_counted_by_route_status_and_cache_in_emf(
     requests = emf(capsys.readouterr().out)["Requests"]
     assert len(requests) == 1
     document = requests[0]
-    assert directive(document, "Requests")["Namespace"] == NAMESPACE
-    assert dimension_names(document, "Requests") == ["cache", "route", "service", "status"]
+    assert document["_aws"]["CloudWatchMetrics"][0]["Namespace"] == NAMESPACE
+    assert dimension_names(document) == ["cache", "route", "service", "status"]
     assert (document["route"], document["status"], document["cache"]) == (
         "POST /payload",
         "201",
@@ -188,11 +180,11 @@ def test_each_transformer_calls_duration_is_in_emf_in_milliseconds(
     invoke.post({"list_1": ["another"], "list_2": ["call"]})
     documents = emf(capsys.readouterr().out)["TransformerLatency"]
     values = [value for document in documents for value in document["TransformerLatency"]]
-    units = {m["Unit"] for d in documents for m in directive(d, "TransformerLatency")["Metrics"]}
+    units = {m["Unit"] for d in documents for m in d["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert len(values) == 2  # one per call, each invocation's in its own document
     assert all(value >= 0 for value in values)
     assert units == {"Milliseconds"}
-    assert all(dimension_names(d, "TransformerLatency") == ["service"] for d in documents)
+    assert all(dimension_names(document) == ["service"] for document in documents)
 
 
 def test_a_wait_on_work_another_process_holds_is_in_emf(
@@ -262,37 +254,6 @@ def test_a_warm_invocation_emits_only_what_it_counted(
     found = emf(capsys.readouterr().out)
     assert sorted(found) == ["Requests"]
     assert found["Requests"][0]["route"] == "GET /health"
-
-
-def test_metrics_that_can_share_a_document_share_one(
-    lambda_handler: LambdaHandler, capsys: pytest.CaptureFixture[str]
-) -> None:
-    invoke = Invoker(lambda_handler, "rest")
-    invoke.post({"list_1": ["a"], "list_2": ["b"]})
-    capsys.readouterr()
-    invoke.post({"list_1": ["a"], "list_2": ["b"]})  # a hit: one tier looked up, one request
-    (document,) = [d for d in documents(capsys.readouterr().out) if "_aws" in d]
-    assert dimension_names(document, "Requests") == ["cache", "route", "service", "status"]
-    assert dimension_names(document, "TierLookups") == ["outcome", "service", "tier"]
-    assert (document["Requests"], document["TierLookups"]) == ([1.0], [1.0])
-
-
-def test_dimension_values_that_differ_are_never_in_one_document() -> None:
-    metrics = Metrics()
-    export = EmfExport(metrics, namespace="CacheService", service="cache-service")
-    tally = export.tally
-    tally.add("TierLookups", (("tier", "memory"), ("outcome", "miss")))
-    tally.add("TierLookups", (("tier", "redis"), ("outcome", "hit")))
-    tally.add("TransformerCalls", (("outcome", "error"),))
-    tally.add("TransformerCalls", (("outcome", "ok"),), 2)
-    tally.observe("TransformerLatency", 12.5)
-    found = emf("\n".join(export.lines(cold_start=True)))
-    lookups = {(d["tier"], d["outcome"], d["TierLookups"][0]) for d in found["TierLookups"]}
-    calls = {(d["outcome"], d["TransformerCalls"][0]) for d in found["TransformerCalls"]}
-    assert lookups == {("memory", "miss", 1.0), ("redis", "hit", 1.0)}
-    assert calls == {("error", 1.0), ("ok", 2.0)}
-    assert [d["TransformerLatency"] for d in found["TransformerLatency"]] == [[12.5]]
-    assert [d["ColdStart"] for d in found["ColdStart"]] == [[1.0]]
 
 
 def test_each_answer_has_one_access_line_with_every_key_the_other_lines_have(

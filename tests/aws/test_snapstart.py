@@ -304,13 +304,8 @@ def test_warming_requests_are_not_exported_as_metrics(
             for line in capsys.readouterr().out.splitlines()
             if line.startswith("{") and '"_aws"' in line
         ]
-        names = [
-            metric["Name"]
-            for document in documents
-            for each in document["_aws"]["CloudWatchMetrics"]
-            for metric in each["Metrics"]
-        ]
-        requests = [d for d in documents if "Requests" in d]
+        names = [d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] for d in documents]
+        requests = [d for d, name in zip(documents, names, strict=True) if name == "Requests"]
         assert [(d["route"], d["Requests"]) for d in requests] == [("GET /health", [1.0])], (
             documents
         )

@@ -39,36 +39,22 @@ log = logging.getLogger(__name__)
 DEFAULT_SERVICE = "cache-service"
 
 
-#: A metric that moved, as an EMF document declares it: name, dimensions and unit.
-_Metric = tuple[str, Dimensions, str]
-_Moved = tuple[tuple[tuple[str, Dimensions], ...], tuple[tuple[str, Dimensions], ...]]
-
-
 class EmfExport:
-    """Renders what ``Metrics`` counted during an invocation as EMF documents, from the tally
-    kept where the counting happens.
+    """Renders what ``Metrics`` counted during an invocation as EMF documents, one per metric
+    and dimension set that moved, from the tally kept where the counting happens.
 
-    Names and dimensions: ``metrics.EMF_METRICS``; every metric also carries the ``service``
-    dimension. Each metric that moved has its own directive (one dimension set), and the
-    metrics share as few documents as they can: a document holds each metric name once, and
-    each dimension with one value (a hit's ``Requests`` and ``TierLookups`` share one; two
-    tiers' ``TierLookups`` cannot). Fewer documents, fewer log bytes to pay for. Everything
-    in a document but its timestamp and values is the same whenever the same metrics move,
-    so it is serialised once and kept. Built through Powertools' ``single_metric``, a
-    document per metric cost a warm hit more than the app itself.
+    Names and dimensions: ``metrics.EMF_METRICS``; every document also carries the ``service``
+    dimension. The documents are the ones Powertools' ``single_metric`` writes (one dimension
+    set each), rendered directly: building them through it cost a warm hit more than the app
+    itself. All of a document but its timestamp and values is the same whenever its metric and
+    dimensions move, so that part is serialised once per set and kept.
     """
-
-    #: Metrics per document: EMF allows 100 per directive; kept well below for line size.
-    MAX_PER_DOCUMENT = 20
-    #: Layouts kept: one per combination of metrics an invocation moved, in the order it did.
-    MAX_LAYOUTS = 256
 
     def __init__(self, metrics: Metrics, *, namespace: str, service: str) -> None:
         self.tally = metrics.tally = Tally()
         self._namespace = namespace
         self._service = service
-        #: By the counts' and the samples' keys, in the order they moved.
-        self._layouts: dict[_Moved, list[tuple[str, list[tuple[int, str]]]]] = {}
+        self._fixed: dict[tuple[str, Dimensions, str], str] = {}
 
     def forget(self) -> None:
         """Drop what was counted so far (the requests that warmed the app before a snapshot)."""
@@ -84,60 +70,38 @@ class EmfExport:
             counts[("ColdStart", ())] = 1.0
         if not counts and not samples:
             return []
-        # Values as JSON: finite floats, each as ``repr`` writes it, which is JSON's notation.
-        values = [repr(value) for value in counts.values()]
-        if samples:
-            values += [",".join(map(repr, each)) for each in samples.values()]
-        # The same request path moves the same metrics in the same order: packed once.
-        moved = (tuple(counts), tuple(samples))
-        layout = self._layouts.get(moved)
-        if layout is None:
-            if len(self._layouts) >= self.MAX_LAYOUTS:
-                self._layouts.clear()  # rare paths and orders; the common ones come back
-            metrics = [(*key, "Count") for key in counts]
-            metrics += [(*key, "Milliseconds") for key in samples]
-            layout = self._layouts[moved] = self._layout(metrics)
         timestamp = int(time.time() * 1000)
-        return [
-            f'{{"_aws":{{"Timestamp":{timestamp},{head},'
-            + ",".join(f"{name}:[{values[i]}]" for i, name in members)
-            + "}"
-            for head, members in layout
+        # Values as JSON: finite floats, each as ``repr`` writes it, which is JSON's notation.
+        lines = [
+            self._document(name, dims, "Count", timestamp, repr(value))
+            for (name, dims), value in counts.items()
         ]
+        lines += [
+            self._document(name, dims, "Milliseconds", timestamp, ",".join(map(repr, values)))
+            for (name, dims), values in samples.items()
+        ]
+        return lines
 
-    def _layout(self, metrics: list[_Metric]) -> list[tuple[str, list[tuple[int, str]]]]:
-        """The documents for these metrics: each one's fixed part (all but its timestamp and
-        values), and its metrics' places in ``metrics`` with their names as JSON."""
-        groups: list[tuple[list[int], dict[str, str]]] = []
-        for index, (name, dims, _) in enumerate(metrics):
-            for members, properties in groups:
-                if (
-                    name not in properties
-                    and len(members) < self.MAX_PER_DOCUMENT
-                    and all(properties.get(key, value) == value for key, value in dims)
-                ):
-                    break
-            else:
-                members, properties = [], {"service": self._service}
-                groups.append((members, properties))
-            members.append(index)
-            properties.update(dims)
-            properties[name] = ""  # the name is taken (its values go in at render)
-        layout = []
-        for members, properties in groups:
-            directives = [
-                {
-                    "Namespace": self._namespace,
-                    "Dimensions": [["service", *(key for key, _ in metrics[i][1])]],
-                    "Metrics": [{"Name": metrics[i][0], "Unit": metrics[i][2]}],
-                }
-                for i in members
-            ]
-            names = {metrics[i][0] for i in members}
-            dimensions = {key: value for key, value in properties.items() if key not in names}
-            head = f'"CloudWatchMetrics":{_json(directives)}}},{_json(dimensions)[1:-1]}'
-            layout.append((head, [(i, _json(metrics[i][0])) for i in members]))
-        return layout
+    def _document(
+        self, name: str, dimensions: Dimensions, unit: str, timestamp: int, values: str
+    ) -> str:
+        key = (name, dimensions, unit)
+        fixed = self._fixed.get(key)
+        if fixed is None:
+            fixed = self._fixed[key] = self._fixed_part(name, dimensions, unit)
+        return f'{{"_aws":{{"Timestamp":{timestamp},{fixed}[{values}]}}'
+
+    def _fixed_part(self, name: str, dimensions: Dimensions, unit: str) -> str:
+        """The document after its timestamp, up to its values."""
+        directive = {
+            "Namespace": self._namespace,
+            "Dimensions": [["service", *(key for key, _ in dimensions)]],
+            "Metrics": [{"Name": name, "Unit": unit}],
+        }
+        properties = {"service": self._service, **dict(dimensions)}
+        return (
+            f'"CloudWatchMetrics":[{_json(directive)}]}},{_json(properties)[1:-1]},{_json(name)}:'
+        )
 
 
 #: Compact JSON, with one encoder for every call (``json.dumps`` with options makes one each).

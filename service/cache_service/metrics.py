@@ -45,9 +45,12 @@ class Served(NamedTuple):
     """One answered request, as its access line names it."""
 
     method: str
+    #: As the client sent it: a REST API's stage included (``/prod/payload``).
     path: str
     status: int
     request_id: str
+    #: When the answer was complete (``time.time()``).
+    at: float
 
 
 class Tally:

@@ -257,8 +257,12 @@ def test_a_warm_invocation_emits_only_what_it_counted(
 
 
 def test_each_answer_has_one_access_line_with_every_key_the_other_lines_have(
-    failing_transformer: Invoker, capsys: pytest.CaptureFixture[str]
+    failing_transformer: Invoker,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # As Lambda sets it for each invocation: Powertools adds the root as ``xray_trace_id``.
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0")
     reply = post_quoting_an_id(failing_transformer)
     logs = [d for d in documents(capsys.readouterr().out) if "level" in d]
     (error,) = [d for d in logs if d["level"] == "ERROR"]
@@ -266,7 +270,14 @@ def test_each_answer_has_one_access_line_with_every_key_the_other_lines_have(
     assert access["message"] == f"POST /prod/payload {reply.status}"
     assert access["level"] == "INFO"
     assert set(access) == set(error)
-    same = ("service", "correlation_id", "cold_start", "function_request_id", "request_id")
+    same = (
+        "service",
+        "correlation_id",
+        "cold_start",
+        "function_request_id",
+        "request_id",
+        "xray_trace_id",
+    )
     assert {key: access[key] for key in same} == {key: error[key] for key in same}
     # Powertools' timestamp, to the millisecond ("2026-11-26 00:07:16,978+0000"); the access
     # line leaves when the answer has been made, after the error line.
@@ -283,3 +294,31 @@ def test_mangums_own_access_line_is_not_written_twice(
     Invoker(lambda_handler, "rest")("GET", "/health")
     lines = [d for d in documents(capsys.readouterr().out) if "level" in d]
     assert [d["message"] for d in lines] == ["GET /prod/health 200"]
+
+
+def test_no_access_line_is_written_below_info(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    handler = LambdaHandler(lambda: Settings.model_validate(SETTINGS))
+    try:
+        assert Invoker(handler, "rest")("GET", "/health").status == 200
+    finally:
+        handler.close()
+    out = capsys.readouterr().out
+    assert not [d for d in documents(out) if "level" in d]
+    assert emf(out)["Requests"], "the metrics are written all the same"
+
+
+def test_a_misconfigured_function_still_logs_each_answer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Nothing counts there, so nothing would write the service's access line: Mangum's stays.
+    handler = LambdaHandler(lambda: Settings.model_validate({"store": "nowhere"}))
+    try:
+        Invoker(handler, "rest")("GET", "/health")
+        Invoker(handler, "rest")("GET", "/health")
+    finally:
+        handler.close()
+    infos = [d["message"] for d in documents(capsys.readouterr().out) if d.get("level") == "INFO"]
+    assert infos == ["GET /health 500", "GET /health 500"]

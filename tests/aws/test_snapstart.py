@@ -314,6 +314,22 @@ def test_warming_requests_are_not_exported_as_metrics(
         handler.close()
 
 
+def test_warming_requests_leave_no_access_line(capsys: pytest.CaptureFixture[str]) -> None:
+    handler = LambdaHandler(
+        lambda: Settings.model_validate({"store": "memory", "transformer_delay_ms": 0})
+    )
+    try:
+        handler.prepare()
+        assert invoke(handler, "GET", "/health").status == 200
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+        access = [line["message"] for line in lines if line.get("location") == "access"]
+        (line,) = access
+        assert line.split()[0::2] == ["GET", "200"]
+        assert line.split()[1].endswith("/health")
+    finally:
+        handler.close()
+
+
 async def test_the_runtime_client_runs_the_hooks_around_its_snapshot(
     assets: LambdaAssets, redis_server: RedisServer, redis_prefix: str
 ) -> None:

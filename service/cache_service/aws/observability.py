@@ -115,10 +115,12 @@ class JsonLogs:
     Keys beyond Powertools' own: ``correlation_id`` (API Gateway's request id),
     ``cold_start``, ``function_request_id`` (Lambda's) and ``request_id`` (X-Request-ID).
 
-    The access line replaces Mangum's (``mangum.http`` at INFO, silenced here): the same
-    message (``GET /prod/payload/{id} 200``) and the keys every other line has, written with
-    the invocation's EMF documents in one write. Through the logging module and Powertools'
-    formatter it took a quarter of a warm hit.
+    The access line replaces Mangum's (``mangum.http`` at INFO, silenced once the app counts):
+    method, path as the client sent it (a REST API's stage included, as in the app's own
+    lines: ``GET /prod/payload/{id} 200``) and status, stamped when the answer was complete,
+    with the keys every other line has, written with the invocation's EMF documents in one
+    write. Through the logging module and Powertools' formatter it took a quarter of a warm
+    hit.
     """
 
     def __init__(self, *, service: str, level: str) -> None:
@@ -138,14 +140,19 @@ class JsonLogs:
         root.setLevel(level)
         self._mangum = logging.getLogger("mangum.http")
         self._mangum_level = self._mangum.level
-        self._mangum.setLevel(logging.WARNING)
         self._root = root
         self._service_key = f'"service":{_json(service)}'
         self._invocation_keys = '"cold_start":false'
+        self._trace_key = ""
         # Powertools' own ``formatTime`` makes the timestamp; it reads ``created`` and ``msecs``.
         self._instant = logging.LogRecord("access", logging.INFO, "", 0, "", None, None)
         self._second = -1
         self._second_text = ""
+
+    def write_access_lines(self) -> None:
+        """Take over the access line from Mangum (whose own is silenced from now on): called
+        once the app records what it answers, so a misconfigured app still gets Mangum's."""
+        self._mangum.setLevel(logging.WARNING)
 
     def start(self, event: dict[str, Any], context: Any, *, cold_start: bool) -> None:
         request_context = event.get("requestContext") or {}
@@ -156,18 +163,19 @@ class JsonLogs:
             cold_start=cold_start,
             function_request_id=function_request_id,
         )
-        # The access line's keys after ``service``, in Powertools' order; like Powertools, it
-        # leaves out a key whose value is None. Lambda sets the trace header per invocation.
+        # The access line's keys after ``service``, in Powertools' order (its trace id comes
+        # last); like Powertools, it leaves out a key whose value is None. Lambda sets the
+        # trace header per invocation.
         keys = []
-        trace = os.environ.get("_X_AMZN_TRACE_ID")
-        if trace:
-            keys.append(f'"xray_trace_id":{_json(trace.split(";")[0].replace("Root=", ""))}')
         if correlation_id is not None:
             keys.append(f'"correlation_id":{_json(correlation_id)}')
         keys.append(f'"cold_start":{"true" if cold_start else "false"}')
         if function_request_id is not None:
             keys.append(f'"function_request_id":{_json(function_request_id)}')
         self._invocation_keys = ",".join(keys)
+        trace = os.environ.get("_X_AMZN_TRACE_ID")
+        root = trace.split(";")[0].replace("Root=", "") if trace else None
+        self._trace_key = f',"xray_trace_id":{_json(root)}' if root else ""
 
     def access_line(self, served: Served) -> str | None:
         """The line for one answered request, as Powertools would write it (None below INFO)."""
@@ -176,22 +184,26 @@ class JsonLogs:
         message = _json(f"{served.method} {served.path} {served.status}")
         return (
             f'{{"level":"INFO","location":"access","message":{message},'
-            f'"timestamp":"{self._timestamp()}",{self._service_key},'
-            f'{self._invocation_keys},"request_id":{_json(served.request_id)}}}'
+            f'"timestamp":"{self._timestamp(served.at)}",{self._service_key},'
+            f'{self._invocation_keys},"request_id":{_json(served.request_id)}{self._trace_key}}}'
         )
 
-    def _timestamp(self) -> str:
-        """Now, as Powertools' formatter writes it; its part up to the second changes once a
-        second and is made then."""
-        now = time.time()
-        second = int(now)
+    def _timestamp(self, at: float) -> str:
+        """``at`` as Powertools' formatter writes it. Its default format has the milliseconds
+        after the seconds ("2026-12-02 13:13:29,000+0000"): the rest changes once a second and
+        is made then. Any other format is made whole each time."""
+        second = int(at)
         if second != self._second:
             self._instant.created = second
             self._instant.msecs = 0
             self._second_text = self.formatter.formatTime(self._instant)
             self._second = second
-        # "2026-12-02 13:13:29,000+0000": the milliseconds replace the three zeros.
-        millis = int((now - second) * 1000)
+        if self._second_text[19:23] != ",000":
+            self._instant.created = at
+            self._instant.msecs = (at - second) * 1000
+            self._second = -1
+            return self.formatter.formatTime(self._instant)
+        millis = int((at - second) * 1000)
         return f"{self._second_text[:20]}{millis:03d}{self._second_text[23:]}"
 
     def close(self) -> None:
@@ -303,8 +315,10 @@ class LambdaObservability:
         return XRaySpans(self._tracer.provider)
 
     def count(self, metrics: Metrics) -> None:
-        """Export what ``metrics`` counts (not called when the settings are invalid)."""
+        """Export what ``metrics`` counts, and the access lines of what the app answers (not
+        called when the settings are invalid)."""
         self.emf = EmfExport(metrics, namespace=self._namespace, service=self._service)
+        self.logs.write_access_lines()
 
     def invoke(
         self,

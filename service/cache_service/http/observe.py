@@ -79,7 +79,7 @@ class ObserveRequests:
             tally = self.metrics.tally
             if tally is not None:
                 tally.add("Requests", dimensions)
-                tally.served.append(Served(method, scope["path"], status, rid))
+                tally.served.append(Served(method, scope["path"], status, rid, time.time()))
 
     def _replayed(self, scope: Scope) -> bool:
         route = scope.get("route")

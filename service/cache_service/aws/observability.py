@@ -125,7 +125,6 @@ class JsonLogs:
 
     def __init__(self, *, service: str, level: str) -> None:
         self.formatter = LambdaPowertoolsFormatter(service=service)
-        self._service = service
         self._handler = logging.StreamHandler(sys.stdout)
         self._handler.setFormatter(self.formatter)
         self._handler.addFilter(RequestIdFilter())
@@ -146,6 +145,9 @@ class JsonLogs:
         self._trace_key = ""
         # Powertools' own ``formatTime`` makes the timestamp; it reads ``created`` and ``msecs``.
         self._instant = logging.LogRecord("access", logging.INFO, "", 0, "", None, None)
+        self._instant.created, self._instant.msecs = 0, 0
+        # Its default format has the milliseconds after the seconds ("…13:13:29,000+0000").
+        self._per_second = self.formatter.formatTime(self._instant)[19:23] == ",000"
         self._second = -1
         self._second_text = ""
 
@@ -189,20 +191,16 @@ class JsonLogs:
         )
 
     def _timestamp(self, at: float) -> str:
-        """``at`` as Powertools' formatter writes it. Its default format has the milliseconds
-        after the seconds ("2026-12-02 13:13:29,000+0000"): the rest changes once a second and
-        is made then. Any other format is made whole each time."""
+        """``at`` as Powertools' formatter writes it. In its default format all but the
+        milliseconds changes once a second, and is made then; any other is made whole."""
         second = int(at)
+        if not self._per_second:
+            self._instant.created, self._instant.msecs = at, (at - second) * 1000
+            return self.formatter.formatTime(self._instant)
         if second != self._second:
             self._instant.created = second
-            self._instant.msecs = 0
             self._second_text = self.formatter.formatTime(self._instant)
             self._second = second
-        if self._second_text[19:23] != ",000":
-            self._instant.created = at
-            self._instant.msecs = (at - second) * 1000
-            self._second = -1
-            return self.formatter.formatTime(self._instant)
         millis = int((at - second) * 1000)
         return f"{self._second_text[:20]}{millis:03d}{self._second_text[23:]}"
 
